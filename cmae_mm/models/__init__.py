@@ -1,0 +1,6 @@
+"""Models of the suite, registered into mmpretrain's ``MODELS`` on import."""
+from .backbones.cmae_vit import CMAEViT
+from .heads.cmae_head import CMAEPretrainHead
+from .selfsup.cmae import ConditionalMAE
+
+__all__ = ['CMAEViT', 'CMAEPretrainHead', 'ConditionalMAE']

@@ -1,0 +1,81 @@
+"""Reconstruction head of Conditional MAE: union target, optional per-shot weights, per-shot logs."""
+from typing import Dict, Optional, Sequence
+
+import torch
+from mmpretrain.models.heads import MAEPretrainHead
+from mmpretrain.registry import MODELS
+
+#: Prefix of the logged per-shot reconstruction errors. mmengine's ``parse_losses`` sums every key
+#: containing "loss" into the optimised total, so these keys must not contain it.
+SHOT_ERROR_KEY = 'rec_err_shot'
+
+
+@MODELS.register_module()
+class CMAEPretrainHead(MAEPretrainHead):
+    """Pixel reconstruction head for Conditional MAE.
+
+    The target is the union of the patches removed by all shots, on per-patch normalised pixels
+    when ``norm_pix=True``, as MAE. Every iteration also logs the reconstruction error of the
+    patches removed by each shot as ``rec_err_shot{s}`` (paper Fig. 7), which is not optimised.
+
+    Args:
+        loss (dict): Config of the pixel loss, e.g. ``dict(type='PixelReconstructionLoss',
+            criterion='L2')``.
+        norm_pix (bool): Normalise each target patch by its mean and variance. Defaults to False.
+        patch_size (int): Patch size. Defaults to 16.
+        in_channels (int): Image channels. Defaults to 3.
+        shot_weights (Sequence[float], optional): ``w_s``. None (default) optimises the error
+            averaged over the union of removed patches (MAE's loss; each patch weighs the same).
+            Otherwise the loss is ``sum_s w_s * err_s`` with ``err_s`` the error averaged over the
+            patches removed by shot ``s`` (paper Tab. 3 uses ``w_s = η_s``).
+    """
+
+    def __init__(self,
+                 loss: dict,
+                 norm_pix: bool = False,
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 shot_weights: Optional[Sequence[float]] = None) -> None:
+        super().__init__(
+            loss=loss, norm_pix=norm_pix, patch_size=patch_size, in_channels=in_channels)
+        if shot_weights is not None:
+            if isinstance(shot_weights, (str, bytes)) or not isinstance(shot_weights, Sequence) \
+                    or not all(isinstance(w, (int, float)) and w >= 0 for w in shot_weights):
+                raise ValueError(f'shot_weights={shot_weights!r} must be None or a list of '
+                                 f'non-negative numbers, one per shot.')
+            shot_weights = tuple(float(w) for w in shot_weights)
+        self.shot_weights = shot_weights
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, shot_index: torch.Tensor,
+             num_shots: int) -> Dict[str, torch.Tensor]:
+        """Compute the optimised loss and the per-shot errors.
+
+        Args:
+            pred (torch.Tensor): Decoder output (B, N, p*p*C).
+            target (torch.Tensor): Input images (B, C, H, W).
+            shot_index (torch.Tensor): (B, N) long, 0 = visible, s = removed by shot s.
+            num_shots (int): ``S``, the number of shots of the schedule.
+
+        Returns:
+            Dict[str, torch.Tensor]: ``loss`` (optimised) and ``rec_err_shot{s}`` for
+            ``s = 1..S`` (detached; 0 for a shot that removed no patch).
+        """
+        if self.shot_weights is not None and len(self.shot_weights) != num_shots:
+            raise ValueError(f'shot_weights={list(self.shot_weights)} has '
+                             f'{len(self.shot_weights)} entries but the schedule has '
+                             f'{num_shots} shots.')
+        target = self.construct_target(target)
+        per_shot = []
+        for s in range(1, num_shots + 1):
+            removed_s = (shot_index == s).to(pred.dtype)
+            per_shot.append(
+                self.loss_module(pred, target, removed_s) if bool(removed_s.any())
+                else pred.new_zeros(()))
+        if self.shot_weights is None:
+            loss = self.loss_module(pred, target, (shot_index > 0).to(pred.dtype))
+        else:
+            loss = sum(w * err for w, err in zip(self.shot_weights, per_shot))
+        losses = dict(loss=loss)
+        for s, err in enumerate(per_shot, start=1):
+            losses[f'{SHOT_ERROR_KEY}{s}'] = err.detach()
+        return losses

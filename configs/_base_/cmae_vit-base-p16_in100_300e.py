@@ -1,0 +1,19 @@
+# The ImageNet-100 study setting (paper App. A.1) on ViT-B/16: 300 epochs, total batch 256
+# (8 GPUs x 32), AdamW base lr 1.5e-4 x 256/256, weight decay 0.05, 40 warm-up epochs then cosine.
+# Members of the study (configs/selfsup/in100/) only set the shot schedule.
+_base_ = [
+    './models/cmae_vit-base-p16.py',
+    './datasets/imagenet100_bs256_mae.py',
+    './pretrain_runtime.py',
+    './schedules/cmae_pretrain_adamw.py',
+]
+optim_wrapper = dict(optimizer=dict(lr=1.5e-4 * 256 / 256))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=260, by_epoch=True, begin=40, end=300,
+         convert_to_iter_based=True),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
+auto_scale_lr = dict(base_batch_size=256)
+resume = True

@@ -1,0 +1,291 @@
+"""Tiny real-format data, a tiny classification config and tool runners for the tool tests.
+
+The images are crops of real photographs shipped with scikit-image, saved as JPEGs in the
+ImageNet folder layout ``<root>/<split>/<wnid>/*.JPEG`` (which mmpretrain's ``CustomDataset``
+reads with ``data_prefix=<split>``, classes from the folder names).
+"""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.config import Config, ConfigDict
+from mmpretrain.models.backbones.vision_transformer import VisionTransformer
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_PYTHON = REPO / '.venv' / 'bin' / 'python'
+PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+
+WNIDS = ('n01440764', 'n01443537')
+# Photographs per class (scikit-image's bundled images: no download needed).
+CLASS_PHOTOS = (('chelsea', 'astronaut'), ('coffee', 'rocket'))
+
+# Variables a distributed launcher sets; cleared for tool subprocesses so an outer launcher
+# (or an earlier test) cannot leak into them.
+LAUNCHER_ENV = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT',
+                'GROUP_RANK', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID', 'SLURM_NODELIST')
+
+
+def photo_crops(names: Sequence[str], count: int, size: int) -> List[np.ndarray]:
+    """``count`` different square crops of the named scikit-image photographs, resized.
+
+    Crop ``k`` takes photo ``names[k % len(names)]`` and a window covering 60% of its short side
+    at one of nine grid positions, so no two crops are the same image.
+
+    Args:
+        names: Names of ``skimage.data`` photographs.
+        count: Number of crops.
+        size: Output side in pixels.
+
+    Returns:
+        ``count`` RGB uint8 arrays of shape (size, size, 3).
+    """
+    from PIL import Image
+    from skimage import data
+
+    photos = [np.asarray(Image.fromarray(getattr(data, name)()).convert('RGB')) for name in names]
+    crops = []
+    for k in range(count):
+        photo = photos[k % len(photos)]
+        h, w = photo.shape[:2]
+        side = int(0.6 * min(h, w))
+        pos = (k // len(photos)) % 9
+        top = (h - side) * (pos // 3) // 2
+        left = (w - side) * (pos % 3) // 2
+        crop = Image.fromarray(photo[top:top + side, left:left + side]).resize((size, size), Image.BICUBIC)
+        crops.append(np.asarray(crop))
+    return crops
+
+
+def write_imagenet_folder(root: Path, per_class: Optional[Dict[str, int]] = None,
+                          wnids: Sequence[str] = WNIDS, size: int = 40) -> Path:
+    """Write a tiny ImageNet-style folder dataset: ``<root>/<split>/<wnid>/<wnid>_<k>.JPEG``.
+
+    Args:
+        root: Dataset root (created).
+        per_class: Images per class for each split; default ``{'train': 4, 'val': 2}``.
+        wnids: Class folder names; class ``i`` uses the photographs ``CLASS_PHOTOS[i % 2]``.
+        size: Image side in pixels.
+
+    Returns:
+        ``root``.
+    """
+    from PIL import Image
+
+    per_class = per_class or {'train': 4, 'val': 2}
+    for label, wnid in enumerate(wnids):
+        # one pool of crops per class, split without overlap
+        total = sum(per_class.values())
+        crops = photo_crops(CLASS_PHOTOS[label % len(CLASS_PHOTOS)], total, size)
+        start = 0
+        for split, n in per_class.items():
+            folder = root / split / wnid
+            folder.mkdir(parents=True, exist_ok=True)
+            for k, img in enumerate(crops[start:start + n]):
+                Image.fromarray(img).save(folder / f'{wnid}_{k}.JPEG', quality=95)
+            start += n
+    return root
+
+
+CLASSIFIER_CONFIG = '''\
+# Tiny ImageNet-style classifier for the tool tests (written by tests/helpers.py).
+default_scope = 'mmpretrain'
+data_root = {data_root!r}
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8,
+                  norm_cfg=dict(type={norm!r}, requires_grad=True)),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes={num_classes}, in_channels=64,
+              loss=dict(type='CrossEntropyLoss'), topk=(1, )))
+data_preprocessor = dict(num_classes={num_classes}, mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375], to_rgb=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=32),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=36, edge='short'),
+    dict(type='CenterCrop', crop_size=32),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size={batch_size}, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size={batch_size}, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val',
+                 pipeline=test_pipeline))
+val_evaluator = dict(type='Accuracy', topk=(1, ))
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
+param_scheduler = dict(type='MultiStepLR', by_epoch=True, milestones=[1], gamma=0.1)
+train_cfg = dict(by_epoch=True, max_epochs={max_epochs}, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=4)
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=1),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='VisualizationHook', enable=False))
+# as in OpenMMLab's GPU runtimes: nccl (the CPU shims switch to gloo)
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='nccl'))
+visualizer = dict(type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)
+'''
+
+
+def write_classifier_config(path: Path, data_root: Path, norm: str = 'BN', max_epochs: int = 1,
+                            batch_size: int = 2, num_classes: int = len(WNIDS)) -> Path:
+    """Write the tiny mmpretrain classifier config (ResNet-18 with 8 base channels, 32x32 input).
+
+    Args:
+        path: Config file to write (its stem is the default work dir name).
+        data_root: Root of :func:`write_imagenet_folder`.
+        norm: Backbone norm layer type (``'BN'``, ``'SyncBN'``).
+        max_epochs: Training epochs.
+        batch_size: Per-process batch size of every loader.
+        num_classes: Number of classes (folders).
+
+    Returns:
+        ``path``.
+    """
+    path.write_text(CLASSIFIER_CONFIG.format(data_root=str(data_root), norm=norm, max_epochs=max_epochs,
+                                             batch_size=batch_size, num_classes=num_classes))
+    return path
+
+
+def tool_env(**extra: str) -> Dict[str, str]:
+    """The environment for a tool subprocess: this one without launcher variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_ENV}
+    env.update(extra)
+    return env
+
+
+def run_tool(args: Sequence[str], cwd: Path, env: Optional[Dict[str, str]] = None,
+             timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a repo tool as a user would: ``tools/*.py`` with the venv python, ``tools/*.sh`` with bash.
+
+    Args:
+        args: Tool path relative to the repo, then its arguments.
+        cwd: Working directory.
+        env: Environment; :func:`tool_env` if None.
+        timeout: Seconds.
+
+    Returns:
+        The completed process (text output captured).
+    """
+    tool = str(REPO / args[0])
+    cmd = ['bash', tool] if tool.endswith('.sh') else [PYTHON, tool]
+    return subprocess.run(cmd + [str(a) for a in args[1:]], cwd=cwd, env=env or tool_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def output_of(result: subprocess.CompletedProcess) -> str:
+    """stdout and stderr of a finished tool."""
+    return result.stdout + result.stderr
+
+
+def run_logs(work_dir: Path) -> str:
+    """The text of every Runner log under ``work_dir`` (``<timestamp>/<timestamp>.log``), oldest first."""
+    return '\n'.join(p.read_text() for p in sorted(work_dir.glob('*/*.log')))
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+# ---- Pre-training config tests: whole photographs, ann-file layout, config shrinking ----------
+SKIMAGE_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry', 'hubble_deep_field')
+TINY_IMG, TINY_PATCH = 64, 8  # 64 patches: every schedule of the study keeps >= 1 token
+
+
+def photos(size: int = 96) -> List[np.ndarray]:
+    """The scikit-image photographs as (size, size, 3) uint8 RGB arrays."""
+    from PIL import Image
+    from skimage import data
+
+    return [np.asarray(Image.fromarray(getattr(data, name)()).convert('RGB').resize((size, size)))
+            for name in SKIMAGE_PHOTOS]
+
+
+def write_imagenet_annfile_layout(root: Path, splits: Sequence[str] = ('train', 'val'),
+                                  wnids: Sequence[str] = ('n01440764', 'n01443537'),
+                                  size: int = 96, num_images: int = 2) -> Path:
+    """ImageNet in mmpretrain's ann-file layout: ``<split>/<wnid>/*.JPEG`` + ``meta/<split>.txt``.
+
+    ``num_images`` photographs per split (at most 6), labelled round-robin over ``wnids``.
+    """
+    from PIL import Image
+
+    (root / 'meta').mkdir(parents=True, exist_ok=True)
+    images = photos(size)[:num_images]
+    for split in splits:
+        lines = []
+        for i, img in enumerate(images):
+            label = i % len(wnids)
+            rel = f'{wnids[label]}/{wnids[label]}_{i}.JPEG'
+            (root / split / wnids[label]).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(root / split / rel, quality=95)
+            lines.append(f'{rel} {label}')
+        (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+    return root
+
+
+def vit_depth(arch) -> int:
+    """Number of blocks of an mmpretrain ViT ``arch`` (name or dict)."""
+    if isinstance(arch, (dict, ConfigDict)):
+        return arch['num_layers']
+    return VisionTransformer.arch_zoo[arch.lower()]['num_layers']
+
+
+def shrink_pretrain_cfg(cfg: Config, data_root: Path, work_dir: Path, batch_size: int = 2) -> Config:
+    """Shrink a pre-training config to a CPU-sized model and data, keeping its structure.
+
+    The encoder keeps its depth (so the shot schedule is unchanged) but gets 32-d tokens on a
+    64x64 input with 8x8 patches; the decoder gets one 16-d block. AMP becomes fp32 (CPU). The
+    dataset keeps its type and pipeline (crop size shrunk) and reads ``data_root``.
+    """
+    model = cfg.model
+    depth = vit_depth(model.backbone.arch)
+    model.backbone.arch = dict(embed_dims=32, num_layers=depth, num_heads=2, feedforward_channels=64)
+    model.backbone.img_size, model.backbone.patch_size = TINY_IMG, TINY_PATCH
+    model.neck.update(num_patches=(TINY_IMG // TINY_PATCH)**2, patch_size=TINY_PATCH, embed_dim=32,
+                      decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
+    model.head.patch_size = TINY_PATCH
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+    loader = cfg.train_dataloader
+    loader.update(batch_size=batch_size, num_workers=0, persistent_workers=False)
+    loader.dataset.data_root = str(data_root)
+    for t in loader.dataset.pipeline:
+        if t['type'] == 'RandomResizedCrop':
+            t['scale'] = TINY_IMG
+    cfg.train_cfg.max_epochs = 1
+    cfg.work_dir = str(work_dir)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
+                       mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0))
+    return cfg
