@@ -130,12 +130,13 @@ def main() -> int:
 
     cfg.work_dir = str(run_dir)
     cfg.train_dataloader.dataset.data_root = str(data_root)
-    if args.epochs is not None:
+    if args.epochs is not None:  # shorter run: keep warm-up <= half of it, then cosine
+        warmup, cosine = cfg.param_scheduler
+        warm = min(warmup.end, args.epochs // 2)
+        warmup.end = warm
+        cosine.update(begin=warm, end=args.epochs, T_max=args.epochs - warm)
+        cfg.param_scheduler = ([warmup] if warm > 0 else []) + [cosine]
         cfg.train_cfg.max_epochs = args.epochs
-        cfg.param_scheduler[0].end = min(cfg.param_scheduler[0].end, args.epochs)
-        cfg.param_scheduler[1].begin = cfg.param_scheduler[0].end
-        cfg.param_scheduler[1].end = args.epochs
-        cfg.param_scheduler[1].T_max = max(1, args.epochs - cfg.param_scheduler[0].end)
         cfg.default_hooks.checkpoint.interval = args.epochs
     schedule = cfg.model.backbone
     step(f'[2/4] pre-training L({",".join(map(str, schedule.mask_layers))}; '
