@@ -5,15 +5,7 @@ _base_ = [
     './models/cmae_vit-small-p16.py',
     './datasets/imagenet100_bs256_mae.py',
     './pretrain_runtime.py',
-    './schedules/cmae_pretrain_adamw.py',
+    './schedules/cmae_adamw_300e.py',
 ]
 optim_wrapper = dict(optimizer=dict(lr=1.5e-4 * 256 / 256))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=260, by_epoch=True, begin=40, end=300,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
 auto_scale_lr = dict(base_batch_size=256)
-resume = True

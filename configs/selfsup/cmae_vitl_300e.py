@@ -4,7 +4,7 @@ _base_ = [
     '../_base_/models/cmae_vit-large-p16.py',
     '../_base_/datasets/imagenet_bs512_mae.py',
     '../_base_/pretrain_runtime.py',
-    '../_base_/schedules/cmae_pretrain_adamw.py',
+    '../_base_/schedules/cmae_adamw_300e.py',
 ]
 train_dataloader = dict(batch_size=128)
 optim_wrapper = dict(optimizer=dict(lr=5e-6 * 1024 / 256))
@@ -14,6 +14,4 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=270, by_epoch=True, begin=30, end=300,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
 auto_scale_lr = dict(base_batch_size=1024)
-resume = True
