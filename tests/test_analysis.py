@@ -210,3 +210,79 @@ def test_loss_curves_tool(tmp_path):
     assert_png(tmp_path / 'out' / 'loss_curves.png')
     with pytest.raises(SystemExit):
         run_tool('loss_curves', [work_dir, '--keys', 'nope', '--out-dir', tmp_path / 'out'])
+
+
+def test_mass_region_and_cls_attention():
+    from cmae_mm.analysis.maps import cls_attention, mass_region
+    m = torch.tensor([[0.5, 0.3], [0.15, 0.05]])
+    assert mass_region(m, 0.5).tolist() == [[True, False], [False, False]]
+    assert mass_region(m, 0.8).tolist() == [[True, True], [False, False]]
+    assert mass_region(m, 1.0).all()
+    w = torch.softmax(torch.randn(2, 3, 5, 5), dim=-1)
+    maps = cls_attention(w, (2, 2))
+    torch.testing.assert_close(maps.sum(dim=(-2, -1)), torch.ones(2, 3))
+    torch.testing.assert_close(maps[1, 2].flatten(), w[1, 2, 0, 1:] / w[1, 2, 0, 1:].sum())
+
+
+def test_reversed_attention_is_the_head_averaged_column():
+    from cmae_mm.analysis.maps import reversed_attention
+    w = torch.softmax(torch.randn(1, 2, 5, 5), dim=-1)
+    a = w[..., 1:, 1:] / w[..., 1:, 1:].sum(-1, keepdim=True)
+    torch.testing.assert_close(reversed_attention(w, 3, (2, 2))[0].flatten(), a[0, :, :, 3].mean(0))
+    with pytest.raises(ValueError, match=r'patch=4: must be in \[0, 3\]'):
+        reversed_attention(w, 4, (2, 2))
+
+
+def test_patch_labels_majority_and_ignore():
+    from cmae_mm.analysis.maps import patch_labels
+    label = torch.zeros(4, 4, dtype=torch.long)
+    label[:2, :2] = 7                      # patch 0: all 7
+    label[:2, 2:] = torch.tensor([[7, 7], [7, 3]])  # patch 1: 3/4 are 7
+    label[2:, :2] = torch.tensor([[7, 7], [3, 3]])  # patch 2: tie -> mixed
+    label[2:, 2:] = 255                    # patch 3: ignore
+    assert patch_labels(label, 2).tolist() == [7, 7, -1, -1]
+
+
+def test_attention_maps_tool(image_folder, demo_checkpoint, tmp_path):
+    run_tool('attention_maps', [DEMO_CONFIG, demo_checkpoint, '--images', image_folder,
+                                '--num-images', 3, '--out-dir', tmp_path])
+    data = json.loads((tmp_path / 'attention_maps.json').read_text())
+    assert len(data['region_fraction']) == 3 and len(data['region_fraction'][0]) == 5  # mean + 4
+    assert all(0 < f <= 1 for row in data['region_fraction'] for f in row)
+    assert_png(tmp_path / 'attention_maps.png')
+
+
+def test_reversed_attention_tool_for_second_shot_patches(image_folder, demo_checkpoint, tmp_path):
+    image = sorted(image_folder.glob('*.jpg'))[0]
+    run_tool('reversed_attention', [DEMO_CONFIG, demo_checkpoint, '--image', image, '--layer', 9,
+                                    '--shot', 2, '--seed', 0, '--out-dir', tmp_path])
+    data = json.loads((tmp_path / 'reversed_attention.json').read_text())
+    assert len(data['patches']) == 2  # L(0,10; 0.75,0.1) on 64 patches: 16 visible -> 14
+    # reproducible: the same seed removes the same patches
+    run_tool('reversed_attention', [DEMO_CONFIG, demo_checkpoint, '--image', image, '--layer', 9,
+                                    '--shot', 2, '--seed', 0, '--out-dir', tmp_path / 'again'])
+    again = json.loads((tmp_path / 'again' / 'reversed_attention.json').read_text())
+    assert again['patches'] == data['patches']
+    maps = np.array(data['maps'])
+    assert maps.shape == (2, 8, 8) and (maps >= 0).all() and (maps <= 1).all()
+    assert_png(tmp_path / 'reversed_attention.png')
+
+
+def test_tsne_tool_on_ade_layout(demo_checkpoint, tmp_path):
+    root = tmp_path / 'ade'
+    for split in ('validation', ):
+        (root / 'images' / split).mkdir(parents=True)
+        (root / 'annotations' / split).mkdir(parents=True)
+        for i, img in enumerate(photos(32)):
+            Image.fromarray(img).save(root / 'images' / split / f'ADE_val_{i:08d}.jpg')
+            label = np.zeros((32, 32), dtype=np.uint8)
+            label[:16] = 1 + i % 3       # top half: one of three classes
+            label[16:, :16] = 4          # bottom-left quarter: class 4
+            Image.fromarray(label).save(root / 'annotations' / split / f'ADE_val_{i:08d}.png')
+    run_tool('tsne', [DEMO_CONFIG, demo_checkpoint, '--data-root', root, '--per-class', 20,
+                      '--max-iter', 250, '--out-dir', tmp_path / 'out'])
+    data = json.loads((tmp_path / 'out' / 'tsne.json').read_text())
+    assert set(map(int, data['patches_per_class'])) == {1, 2, 3, 4}  # class 0 ignored
+    assert all(n <= 20 for n in data['patches_per_class'].values())
+    assert len(data['embedding']) == len(data['labels']) == sum(data['patches_per_class'].values())
+    assert_png(tmp_path / 'out' / 'tsne.png')

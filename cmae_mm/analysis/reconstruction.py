@@ -20,7 +20,7 @@ def shot_visibility(shot_index: torch.Tensor, num_shots: int) -> List[torch.Tens
     return [(shot_index == 0) | (shot_index > s) for s in range(1, num_shots + 1)]
 
 
-def _to_image(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+def to_image(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """(3, H, W) normalised -> (H, W, 3) in [0, 1]."""
     x = x.detach().cpu() * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
     return (x / 255.).clamp(0, 1).permute(1, 2, 0).numpy()
@@ -73,7 +73,7 @@ def save_reconstruction_grid(model: torch.nn.Module, inputs: torch.Tensor,
         panels.append(inputs[b] * visible + out['pred'][b] * (1 - visible))
         for col, panel in enumerate(panels):
             ax = axes[b, col]
-            ax.imshow(_to_image(panel, mean, std), interpolation='nearest')
+            ax.imshow(to_image(panel, mean, std), interpolation='nearest')
             ax.set_xticks([])
             ax.set_yticks([])
             if b == 0:
