@@ -1,0 +1,11 @@
+# Fine-tune a ViT-B/16 pre-trained with Conditional MAE on ImageNet-1K (paper App. A.1):
+# 100 epochs, total batch 1024 (8 GPUs x 128), AdamW base lr 5e-4 (variants 1e-4, 1e-3 in the
+# _lr* files), layer decay 0.65, drop path 0.1; MAE's augmentation (see the base).
+# Encoder: --cfg-options model.backbone.init_cfg.checkpoint=<pre-training checkpoint>
+_base_ = '../../_base_/classification/mae_finetune_100e.py'
+model = dict(
+    backbone=dict(arch='b', drop_path_rate=0.1,
+                  init_cfg=dict(checkpoint='work_dirs/cmae_vitb_300e/epoch_300.pth')),
+    head=dict(in_channels=768))
+optim_wrapper = dict(optimizer=dict(lr=5e-4 * 1024 / 256), paramwise_cfg=dict(layer_decay_rate=0.65))
+auto_scale_lr = dict(base_batch_size=1024)
