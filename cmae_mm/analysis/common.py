@@ -24,7 +24,8 @@ def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Modu
 
     Args:
         config (str): An mmpretrain config whose ``model.backbone`` is a ViT.
-        checkpoint (str, optional): A Runner checkpoint (``state_dict``) or a plain state dict.
+        checkpoint (str, optional): A Runner checkpoint (``state_dict``) or a plain state dict;
+            None or ``'none'`` for a randomly initialised encoder.
 
     Returns:
         Tuple[nn.Module, dict]: The backbone in eval mode, and the data-preprocessor settings
@@ -36,7 +37,7 @@ def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Modu
 
     cfg = Config.fromfile(config)
     model = MODELS.build(cfg.model)
-    if checkpoint is None:
+    if checkpoint in (None, 'none'):
         model.init_weights()
     else:
         state = torch.load(checkpoint, map_location='cpu')

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     paths = list_images(args.images, args.num_images)
     results = {}
     for label, config, checkpoint in args.model:
-        backbone, pre = load_encoder(config, None if checkpoint == 'none' else checkpoint)
+        backbone, pre = load_encoder(config, checkpoint)
         grid = tuple(backbone.patch_resolution)
         patch = backbone.img_size[0] // grid[0]
         stats = HeadStatistics(grid, unit=1. if args.distance_unit == 'patch' else float(patch))

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    backbone, pre = load_encoder(args.config, None if args.checkpoint == 'none' else args.checkpoint)
+    backbone, pre = load_encoder(args.config, args.checkpoint)
     paths = list_images(args.images, args.num_images)
     size, grid = backbone.img_size, tuple(backbone.patch_resolution)
     last = len(backbone.layers) - 1

@@ -45,8 +45,8 @@ def main(argv=None) -> int:
         parser.error(f'{len(paths)} images under {args.images}: need at least one full batch '
                      f'of --batch-size={args.batch_size}')
     (label_a, *model_a), (label_b, *model_b) = args.model_a, args.model_b
-    enc_a, pre = load_encoder(model_a[0], None if model_a[1] == 'none' else model_a[1])
-    enc_b, pre_b = load_encoder(model_b[0], None if model_b[1] == 'none' else model_b[1])
+    enc_a, pre = load_encoder(model_a[0], model_a[1])
+    enc_b, pre_b = load_encoder(model_b[0], model_b[1])
     if enc_a.img_size != enc_b.img_size or pre != pre_b:
         parser.error('the two models need the same input size and normalisation')
     acc = MinibatchCKA(len(enc_a.layers) + 1, len(enc_b.layers) + 1)

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     from cmae_mm.analysis.maps import reversed_attention, upsample
     from cmae_mm.analysis.reconstruction import to_image
 
-    backbone, pre = load_encoder(args.config, None if args.checkpoint == 'none' else args.checkpoint)
+    backbone, pre = load_encoder(args.config, args.checkpoint)
     if not 0 <= args.layer < len(backbone.layers):
         parser.error(f'--layer={args.layer}: must be in [0, {len(backbone.layers) - 1}]')
     size, grid = backbone.img_size, tuple(backbone.patch_resolution)

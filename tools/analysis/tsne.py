@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     images = sorted((root / 'images' / args.split).glob('*.jpg'))[:args.num_images]
     if not images:
         parser.error(f'no images/{args.split}/*.jpg under {root} (ADE20K layout)')
-    backbone, pre = load_encoder(args.config, None if args.checkpoint == 'none' else args.checkpoint)
+    backbone, pre = load_encoder(args.config, args.checkpoint)
     size = backbone.img_size[0]
     p = size // backbone.patch_resolution[0]
     feats, labels, counts = [], [], {}
