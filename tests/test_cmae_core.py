@@ -76,7 +76,6 @@ def test_vit_b16_tokens_per_block(layers, ratios, expected):
 def test_later_shots_remove_only_still_visible_tokens_and_restore_is_consistent():
     torch.manual_seed(0)
     backbone = MODELS.build(tiny_cmae((0, 5, 9), (0.5, 0.5, 0.25))['backbone'])
-    # Identity-like probe: make the encoder an exact pass-through to track tokens.
     images = torch.randn(3, 3, 64, 64)
     captured = []
     handles = [backbone.layers[i].register_forward_pre_hook(
