@@ -10,7 +10,8 @@ from mmpretrain.registry import MODELS
 
 import cmae_mm  # noqa: F401
 from cmae_mm.compat import disable_amp_on_cpu
-from helpers import REPO, TINY_IMG, TINY_PATCH, shrink_pretrain_cfg, vit_depth, write_imagenet_annfile_layout
+from helpers import (REPO, TINY_IMG, TINY_PATCH, shrink_pretrain_cfg, vit_depth,
+                     write_imagenet_annfile_layout, write_stanford_dogs, write_tiny_imagenet)
 
 CONFIGS = sorted((REPO / 'configs' / 'classification').rglob('*.py'))
 PRETRAIN = {12: 'configs/selfsup/cmae_vitb_300e.py', 24: 'configs/selfsup/cmae_vitl_300e.py'}
@@ -19,6 +20,17 @@ PRETRAIN = {12: 'configs/selfsup/cmae_vitb_300e.py', 24: 'configs/selfsup/cmae_v
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
     return write_imagenet_annfile_layout(tmp_path_factory.mktemp('imagenet'), num_images=4)
+
+
+@pytest.fixture(scope='module')
+def datasets(tmp_path_factory, tiny_data):
+    """Dataset type -> (data_root, dataset overrides) of a tiny copy in the official layout."""
+    dogs = write_stanford_dogs(tmp_path_factory.mktemp('dogs'))
+    tiny = write_tiny_imagenet(tmp_path_factory.mktemp('tiny'))
+    imagenet = (tiny_data, dict(split='train'))
+    return dict(ImageNet=imagenet, ImageNet100=imagenet,
+                StanfordDogs=(dogs, dict(num_classes=None)),  # 3 breed folders, not 120
+                TinyImageNet=(tiny, dict()))
 
 
 @pytest.fixture(scope='module')
@@ -33,27 +45,32 @@ def pretrained(tmp_path_factory, tiny_data):
     return ckpts
 
 
-def shrink_cls_cfg(cfg: Config, data_root: Path, work_dir: Path, checkpoint: Path) -> Config:
-    """CPU-sized encoder (same depth as the config's arch), 64x64 crops, batch 2, one epoch."""
+def shrink_cls_cfg(cfg: Config, datasets: dict, work_dir: Path, checkpoint: Path) -> Config:
+    """CPU-sized encoder (same depth as the config's arch), batch 2, one epoch, tiny data.
+
+    Inputs are 64x64 (the pre-training size here), except configs that fine-tune at a lower
+    resolution than they pre-train (Tiny ImageNet): 32x32, so position embeddings are interpolated.
+    """
     backbone = cfg.model.backbone
     backbone.arch = dict(embed_dims=32, num_layers=vit_depth(backbone.arch), num_heads=2,
                          feedforward_channels=64)
-    backbone.update(img_size=TINY_IMG, patch_size=TINY_PATCH)
+    size = TINY_IMG if backbone.get('img_size', 224) == 224 else TINY_IMG // 2
+    backbone.update(img_size=size, patch_size=TINY_PATCH)
     backbone.init_cfg.checkpoint = str(checkpoint)
     cfg.model.head.in_channels = 32
     if cfg.model.get('neck'):
         cfg.model.neck.input_features = 32
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
-        cfg[loader].dataset.data_root = str(data_root)
-        cfg[loader].dataset.split = 'train'
+        data_root, overrides = datasets[cfg[loader].dataset.type]
+        cfg[loader].dataset.update(data_root=str(data_root), **overrides)
         for t in cfg[loader].dataset.pipeline:
             if t['type'] == 'RandomResizedCrop':
-                t['scale'] = TINY_IMG
+                t['scale'] = size
             elif t['type'] == 'ResizeEdge':
-                t['scale'] = TINY_IMG + 8
+                t['scale'] = size + 8
             elif t['type'] == 'CenterCrop':
-                t['crop_size'] = TINY_IMG
+                t['crop_size'] = size
     cfg.train_dataloader.drop_last = False
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
@@ -63,11 +80,11 @@ def shrink_cls_cfg(cfg: Config, data_root: Path, work_dir: Path, checkpoint: Pat
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.name)
-def test_config_loads_pretrained_trains_and_evaluates(path, tiny_data, pretrained, tmp_path):
+def test_config_loads_pretrained_trains_and_evaluates(path, datasets, pretrained, tmp_path):
     cfg = Config.fromfile(str(path))
     depth = vit_depth(cfg.model.backbone.arch)
     ckpt = pretrained[depth]
-    cfg = shrink_cls_cfg(cfg, tiny_data, tmp_path, ckpt)
+    cfg = shrink_cls_cfg(cfg, datasets, tmp_path, ckpt)
     pre_state = torch.load(ckpt)['state_dict']
     pre_backbone = {k[len('backbone.'):]: v for k, v in pre_state.items() if k.startswith('backbone.')}
 
@@ -81,7 +98,9 @@ def test_config_loads_pretrained_trains_and_evaluates(path, tiny_data, pretraine
         assert (missing, unexpected) == ({'ln2.weight', 'ln2.bias'}, {'ln1.weight', 'ln1.bias'})
     else:
         assert (missing, unexpected) == (set(), set())
-    for key in set(own) & set(pre_backbone):
+    grid = cfg.model.backbone.img_size // TINY_PATCH
+    assert own['pos_embed'].shape == (1, 1 + grid * grid, 32)  # interpolated when the size differs
+    for key in set(own) & set(pre_backbone) - ({'pos_embed'} if grid != 8 else set()):
         assert torch.equal(own[key], pre_backbone[key]), key
 
     runner = Runner.from_cfg(cfg)
@@ -116,14 +135,14 @@ def test_layer_decay_is_applied():
 
 
 @pytest.mark.parametrize('kind,transform', [('occlusion', 'PatchOcclusion'), ('shuffle', 'PatchShuffle')])
-def test_tools_test_perturb(kind, transform, tiny_data, pretrained, tmp_path):
+def test_tools_test_perturb(kind, transform, datasets, pretrained, tmp_path):
     """tools/test.py --perturb evaluates a fine-tuned checkpoint with the perturbation in its test
     pipeline (robustness, paper Tab. 9)."""
     import importlib.util
     import json
 
     path = REPO / 'configs/classification/imagenet100/cmae_vit-small-p16_ft-100e_in100.py'
-    cfg = shrink_cls_cfg(Config.fromfile(str(path)), tiny_data, tmp_path / 'ft', pretrained[12])
+    cfg = shrink_cls_cfg(Config.fromfile(str(path)), datasets, tmp_path / 'ft', pretrained[12])
     Runner.from_cfg(cfg).train()
     cfg.dump(str(tmp_path / 'tiny_ft.py'))
     spec = importlib.util.spec_from_file_location('test_tool', REPO / 'tools' / 'test.py')

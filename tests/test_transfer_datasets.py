@@ -3,76 +3,25 @@
 The Stanford Dogs lists are real MATLAB files written with ``scipy.io.savemat`` in the official
 structure (N x 1 cell arrays of strings, N x 1 double labels); images are real photographs (JPEG).
 """
-from itertools import cycle
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict
 
 import numpy as np
 import pytest
 from mmpretrain.registry import DATASETS
-from PIL import Image
 from scipy.io import loadmat, savemat
 
 import cmae_mm  # noqa: F401  (registers the datasets)
 from cmae_mm.datasets import StanfordDogs, TinyImageNet
 from cmae_mm.datasets.tiny_imagenet import class_names
-from helpers import photos
+from helpers import (DOG_FOLDERS, DOG_LISTS, TINY_VAL, TINY_WNIDS, cell, photos, save_list,
+                     write_stanford_dogs, write_tiny_imagenet, write_val_annotations)
 
 PIPELINE = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(32, 32)), dict(type='PackInputs')]
 
-DOG_FOLDERS = ('n02085620-Chihuahua', 'n02085782-Japanese_spaniel', 'n02085936-Maltese_dog')
-# (relative path, 1-based label) per split; every class has a train image.
-DOG_LISTS = {
-    'train': [('n02085620-Chihuahua/n02085620_10074.jpg', 1),
-              ('n02085782-Japanese_spaniel/n02085782_82.jpg', 2),
-              ('n02085936-Maltese_dog/n02085936_37.jpg', 3),
-              ('n02085620-Chihuahua/n02085620_199.jpg', 1)],
-    'test': [('n02085936-Maltese_dog/n02085936_233.jpg', 3),
-             ('n02085782-Japanese_spaniel/n02085782_17.jpg', 2)],
-}
-
-TINY_WNIDS = ('n01443537', 'n01629819')
-TINY_WORDS = ('n00001740\tentity\n'
-              'n01443537\tgoldfish, Carassius auratus\n'
-              'n01629819\tEuropean fire salamander, Salamandra salamandra\n')
-TINY_VAL = [('val_0.JPEG', 'n01629819'), ('val_1.JPEG', 'n01443537'), ('val_2.JPEG', 'n01629819')]
-
-
-def cell(strings: Sequence[str]) -> np.ndarray:
-    """An N x 1 object array of strings: what ``savemat`` writes as a MATLAB cell array."""
-    arr = np.empty((len(strings), 1), dtype=object)
-    for i, s in enumerate(strings):
-        arr[i, 0] = s
-    return arr
-
-
-def save_list(path: Path, entries: List[Tuple[str, float]], drop: str = '') -> None:
-    """Write a Stanford Dogs list file (``file_list``, ``annotation_list``, ``labels``)."""
-    fields = {'file_list': cell([rel for rel, _ in entries]),
-              'annotation_list': cell([rel.rsplit('.', 1)[0] for rel, _ in entries]),
-              'labels': np.array([[label] for _, label in entries], dtype=np.float64)}
-    fields.pop(drop, None)
-    savemat(str(path), fields)
-
-
-def save_jpeg(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(path, quality=95)
-
-
 @pytest.fixture
 def dogs_root(tmp_path: Path) -> Path:
-    """Stanford Dogs layout: Images/<wnid>-<breed>/*.jpg + lists/{train,test}_list.mat."""
-    root = tmp_path / 'StanfordDogs'
-    imgs = cycle(photos(48))
-    for folder in DOG_FOLDERS:
-        (root / 'Images' / folder).mkdir(parents=True)
-    for rel, _ in DOG_LISTS['train'] + DOG_LISTS['test']:
-        save_jpeg(root / 'Images' / rel, next(imgs))
-    (root / 'lists').mkdir()
-    for split, entries in DOG_LISTS.items():
-        save_list(root / 'lists' / f'{split}_list.mat', entries)
-    return root
+    return write_stanford_dogs(tmp_path)
 
 
 def build_dogs(root: Path, split: str = 'train', **kwargs) -> StanfordDogs:
@@ -152,26 +101,7 @@ def test_stanford_dogs_missing_image(dogs_root: Path):
 
 @pytest.fixture
 def tiny_root(tmp_path: Path) -> Path:
-    """tiny-imagenet-200 layout with 2 classes, 2 train images each and 3 val images."""
-    root = tmp_path / 'tiny-imagenet-200'
-    root.mkdir()
-    imgs = cycle(photos(64))
-    (root / 'wnids.txt').write_text('\n'.join(TINY_WNIDS) + '\n')
-    (root / 'words.txt').write_text(TINY_WORDS)
-    for wnid in TINY_WNIDS:
-        boxes = []
-        for i in range(2):
-            save_jpeg(root / 'train' / wnid / 'images' / f'{wnid}_{i}.JPEG', next(imgs))
-            boxes.append(f'{wnid}_{i}.JPEG\t0\t0\t63\t63')
-        (root / 'train' / wnid / f'{wnid}_boxes.txt').write_text('\n'.join(boxes) + '\n')
-    for name, _ in TINY_VAL:
-        save_jpeg(root / 'val' / 'images' / name, next(imgs))
-    write_val_annotations(root, [f'{name}\t{wnid}\t0\t5\t60\t62' for name, wnid in TINY_VAL])
-    return root
-
-
-def write_val_annotations(root: Path, lines: List[str]) -> None:
-    (root / 'val' / 'val_annotations.txt').write_text('\n'.join(lines) + '\n')
+    return write_tiny_imagenet(tmp_path)
 
 
 def build_tiny(root: Path, split: str = 'train', **kwargs) -> TinyImageNet:
