@@ -5,7 +5,7 @@ model and dataset of the suite into the mmpretrain registries, so configs only n
 ``custom_imports = dict(imports=['cmae_mm'])`` (the suite's own ``tools/`` import it anyway).
 """
 from . import compat  # noqa: F401  (applied first: later imports may load checkpoints)
-from . import datasets, models  # noqa: F401  (registration side effects)
+from . import datasets, models, optim  # noqa: F401  (registration side effects)
 from .masking import ShotSchedule
 
 __version__ = '0.1.0'

@@ -370,3 +370,193 @@ def write_tiny_imagenet(parent: Path) -> Path:
 
 def write_val_annotations(root: Path, lines: List[str]) -> None:
     (root / 'val' / 'val_annotations.txt').write_text('\n'.join(lines) + '\n')
+
+
+# ---- Official layouts of the mmpretrain datasets used by the transfer configs -----------------
+def write_flowers102(parent: Path, labels: Sequence[int] = (1, 2, 1, 2, 1, 2)) -> Path:
+    """Flowers102: jpg/image_%05d.jpg, imagelabels.mat ('labels', 1 x N, 1-based), setid.mat
+    ('trnid', 'valid', 'tstid': 1 x n image ids), as the official release (MATLAB v5 files)."""
+    root = parent / 'Flowers102'
+    imgs = cycle(photos(48))
+    for i in range(1, len(labels) + 1):
+        save_jpeg(root / 'jpg' / f'image_{i:05d}.jpg', next(imgs))
+    savemat(str(root / 'imagelabels.mat'), {'labels': np.array([labels], dtype=np.float64)})
+    savemat(str(root / 'setid.mat'), {'trnid': np.array([[1, 2]]), 'valid': np.array([[3, 4]]),
+                                      'tstid': np.array([[5, 6]])})
+    return root
+
+
+CUB_CLASSES = ('001.Black_footed_Albatross', '002.Laysan_Albatross')
+
+
+def write_cub(parent: Path) -> Path:
+    """CUB_200_2011: images/<class>/*.jpg, images.txt, image_class_labels.txt,
+    train_test_split.txt (1 = train), classes.txt; 3 train and 2 test images."""
+    root = parent / 'CUB_200_2011'
+    imgs = cycle(photos(48))
+    images, labels, split = [], [], []
+    for i, is_train in enumerate((1, 1, 1, 0, 0), start=1):
+        label = i % 2 + 1
+        rel = f'{CUB_CLASSES[label - 1]}/{CUB_CLASSES[label - 1][4:]}_{i:04d}_{100 + i}.jpg'
+        save_jpeg(root / 'images' / rel, next(imgs))
+        images.append(f'{i} {rel}')
+        labels.append(f'{i} {label}')
+        split.append(f'{i} {is_train}')
+    for name, lines in (('images.txt', images), ('image_class_labels.txt', labels),
+                        ('train_test_split.txt', split),
+                        ('classes.txt', [f'{k} {c}' for k, c in enumerate(CUB_CLASSES, 1)])):
+        (root / name).write_text('\n'.join(lines) + '\n')
+    return root
+
+
+def write_dtd(parent: Path) -> Path:
+    """dtd: images/<texture>/<texture>_NNNN.jpg and imdb/imdb.mat, a struct 'images' with fields
+    id, name (relative to images/), set (1 train, 2 val, 3 test) and class (1-based)."""
+    root = parent / 'dtd'
+    imgs = cycle(photos(48))
+    entries = [('banded/banded_0002.jpg', 1, 1), ('blotchy/blotchy_0003.jpg', 1, 2),
+               ('banded/banded_0004.jpg', 2, 1), ('blotchy/blotchy_0005.jpg', 2, 2),
+               ('banded/banded_0006.jpg', 3, 1), ('blotchy/blotchy_0007.jpg', 3, 2)]
+    for rel, _, _ in entries:
+        save_jpeg(root / 'images' / rel, next(imgs))
+    names = np.empty((1, len(entries)), dtype=object)
+    names[0] = [rel for rel, _, _ in entries]
+    (root / 'imdb').mkdir()
+    savemat(str(root / 'imdb' / 'imdb.mat'), {'images': {
+        'id': np.arange(1, len(entries) + 1)[None], 'name': names,
+        'set': np.array([[s for _, s, _ in entries]]), 'class': np.array([[c for _, _, c in entries]])}})
+    return root
+
+
+def _pickle(path: Path, obj: dict) -> None:
+    import pickle
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(obj, protocol=2))
+
+
+def write_cifar(parent: Path, num_classes: int = 10, per_file: int = 2) -> Path:
+    """The official python CIFAR release: ``cifar-10-batches-py/{data_batch_1..5, test_batch,
+    batches.meta}`` or ``cifar-100-python/{train, test, meta}``; each batch a pickled dict with
+    ``data`` (N, 3072) uint8 rows (R, G, B planes of a 32x32 image) and ``labels`` /
+    ``fine_labels``. The images are real photographs downsized to 32x32.
+
+    Returns:
+        The data root (parent of the release folder).
+    """
+    root = parent / f'cifar{num_classes}'
+    imgs = cycle(photos(32))
+
+    def batch(n: int, offset: int) -> dict:
+        data = np.stack([next(imgs).transpose(2, 0, 1).reshape(-1) for _ in range(n)])
+        labels = [(offset + k) % num_classes for k in range(n)]
+        key = 'labels' if num_classes == 10 else 'fine_labels'
+        return {'batch_label': 'fake', key: labels, 'data': data,
+                'filenames': [f'img_{offset + k}.png' for k in range(n)]}
+
+    if num_classes == 10:
+        folder = root / 'cifar-10-batches-py'
+        for b in range(1, 6):
+            _pickle(folder / f'data_batch_{b}', batch(per_file, b))
+        _pickle(folder / 'test_batch', batch(per_file, 0))
+        _pickle(folder / 'batches.meta', {'label_names': [f'class{c}' for c in range(10)]})
+    else:
+        folder = root / 'cifar-100-python'
+        _pickle(folder / 'train', batch(per_file * 2, 1))
+        _pickle(folder / 'test', batch(per_file, 0))
+        _pickle(folder / 'meta', {'fine_label_names': [f'class{c}' for c in range(100)],
+                                  'coarse_label_names': [f'super{c}' for c in range(20)]})
+    return root
+
+
+def cifar_checksums(root: Path, cls) -> dict:
+    """Class attributes of mmpretrain's ``CIFAR10``/``CIFAR100`` with the MD5 sums of the files
+    under ``root`` in place of the official release's (for ``monkeypatch.setattr``)."""
+    import hashlib
+
+    def md5(name: str) -> str:
+        return hashlib.md5((root / cls.base_folder / name).read_bytes()).hexdigest()
+
+    return dict(train_list=[[n, md5(n)] for n, _ in cls.train_list],
+                test_list=[[n, md5(n)] for n, _ in cls.test_list],
+                meta=dict(cls.meta, md5=md5(cls.meta['filename'])))
+
+
+# ---- COCO instances and ADE20K in their official layouts --------------------------------------
+# The official ids of COCO's 80 categories (names: mmdet's CocoDataset.METAINFO['classes']).
+COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+            27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51,
+            52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77,
+            78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90)
+
+
+def _polygon(cx: float, cy: float, r: float, k: int = 8) -> List[float]:
+    """A k-gon around (cx, cy) as COCO's flat [x1, y1, x2, y2, ...] polygon."""
+    angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    return [float(v) for a in angles for v in (cx + r * np.cos(a), cy + 0.8 * r * np.sin(a))]
+
+
+def write_coco(parent: Path, splits: Dict[str, int] = None, size: Tuple[int, int] = (96, 72)) -> Path:
+    """COCO instance segmentation: ``{train2017,val2017}/<id:012d>.jpg`` and
+    ``annotations/instances_{split}2017.json`` with images, polygon annotations (``segmentation``,
+    ``bbox`` = the polygon's box, ``area``, ``iscrowd``) of a person and a cat per image, and
+    COCO's 80 categories with their official ids and names.
+
+    Args:
+        parent: Folder to create ``coco/`` in.
+        splits: Images per split; default ``{'train': 2, 'val': 2}``.
+        size: (width, height) of the photographs.
+
+    Returns:
+        The data root (``.../coco``).
+    """
+    import json
+
+    from mmdet.datasets import CocoDataset
+
+    categories = [dict(id=i, name=n, supercategory='none')
+                  for i, n in zip(COCO_IDS, CocoDataset.METAINFO['classes'])]
+    root = parent / 'coco'
+    (root / 'annotations').mkdir(parents=True)
+    imgs = cycle(photos(max(size)))
+    w, h = size
+    ann_id = 1
+    for split, count in (splits or {'train': 2, 'val': 2}).items():
+        images, anns = [], []
+        for i in range(count):
+            img_id = 1000 * (split == 'val') + i + 1
+            name = f'{img_id:012d}.jpg'
+            save_jpeg(root / f'{split}2017' / name, next(imgs)[:h, :w])
+            images.append(dict(id=img_id, file_name=name, width=w, height=h))
+            for j, cat_id in enumerate((1, 17)):  # person, cat
+                poly = _polygon(w * (0.3 + 0.4 * j), h * 0.5, min(w, h) * (0.2 + 0.05 * i))
+                xs, ys = poly[0::2], poly[1::2]
+                box = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+                anns.append(dict(id=ann_id, image_id=img_id, category_id=cat_id, segmentation=[poly],
+                                 bbox=box, area=box[2] * box[3] * 0.7, iscrowd=0))
+                ann_id += 1
+        (root / 'annotations' / f'instances_{split}2017.json').write_text(json.dumps(dict(
+            info=dict(description='cmae-mm test set', version='1.0', year=2026), licenses=[],
+            images=images, annotations=anns, categories=categories)))
+    return root
+
+
+def write_ade20k(parent: Path, splits: Dict[str, int] = None, size: int = 80) -> Path:
+    """ADEChallengeData2016: ``images/{training,validation}/ADE_*.jpg`` and
+    ``annotations/{training,validation}/ADE_*.png`` (uint8 class ids, 0 = other). The labels
+    segment each photograph by brightness into classes 1-4.
+
+    Returns:
+        The data root (``.../ade/ADEChallengeData2016``).
+    """
+    root = parent / 'ade' / 'ADEChallengeData2016'
+    imgs = cycle(photos(size))
+    for split, count in (splits or {'training': 2, 'validation': 2}).items():
+        for i in range(count):
+            name = f'ADE_{split[:5]}_{i + 1:08d}'
+            img = next(imgs)
+            save_jpeg(root / 'images' / split / f'{name}.jpg', img)
+            label = (1 + img.mean(axis=2) // 64).astype(np.uint8)
+            label[:4] = 0  # a strip of 'other' (ignored after reduce_zero_label)
+            (root / 'annotations' / split).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(label).save(root / 'annotations' / split / f'{name}.png')
+    return root

@@ -179,3 +179,15 @@ def test_independent_of_batching_and_workers(folder_dataset: Path):
                                    sampler=list(reversed(range(len(dataset))))))
     assert sorted(serial) == sorted(parallel) == list(range(len(dataset)))
     assert all(torch.equal(serial[i], parallel[i]) for i in serial)
+
+
+@pytest.mark.parametrize('kinds', [['blur'], [], ['shuffle', 'shuffle']])
+def test_robustness_loop_rejects_bad_perturbations(kinds):
+    from types import SimpleNamespace
+
+    from cmae_mm.evaluation import RobustnessTestLoop
+
+    runner = SimpleNamespace(cfg=make_cfg())
+    with pytest.raises(ValueError, match=r"perturbations=.*give one or more distinct kinds of "
+                                         r"\['occlusion', 'shuffle'\]"):
+        RobustnessTestLoop(runner, make_cfg().test_dataloader, evaluator=[], perturbations=kinds)

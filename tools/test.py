@@ -44,14 +44,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '(mmdet takes a relative path relative to <work dir>/<timestamp>)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, key=value (dotted keys)')
-    parser.add_argument('--perturb', choices=('occlusion', 'shuffle'),
-                        help='robustness test (paper Tab. 9): occlusion sets a random 50%% of the '
-                        'patches to the mean colour, shuffle permutes the patch grid; applied in '
-                        'the test pipeline right before PackInputs')
+    parser.add_argument('--perturb', nargs='+', choices=('occlusion', 'shuffle'),
+                        help='robustness test (paper Tab. 9): evaluate clean, then with each '
+                        'perturbation, and report the metrics and their drops. occlusion sets a '
+                        'random 50%% of the patches to the mean colour, shuffle permutes the patch '
+                        'grid (RobustnessTestLoop)')
     parser.add_argument('--perturb-seed', type=int, default=0,
-                        help='seed of the perturbation (each image draws from the pair (seed, its sample index))')
+                        help='seed of the perturbations (each image draws from the pair (seed, its '
+                        'sample index))')
     parser.add_argument('--perturb-patch-size', type=int, default=None,
-                        help="patch size of the perturbation (default: the backbone's, else 16)")
+                        help="cell size of the perturbations (default: the backbone's patch_size, "
+                        'else 16)')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help='set by legacy launchers; torchrun sets LOCAL_RANK instead')
@@ -148,9 +151,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg.load_from = args.checkpoint
         cfg.resume = False
         if args.perturb is not None:
-            from cmae_mm.evaluation import add_perturbation
-            patch = args.perturb_patch_size or cfg.model.get('backbone', {}).get('patch_size', 16)
-            cfg = add_perturbation(cfg, args.perturb, seed=args.perturb_seed, patch_size=patch)
+            cfg.test_cfg = dict(type='RobustnessTestLoop', perturbations=args.perturb,
+                                seed=args.perturb_seed, patch_size=args.perturb_patch_size)
         scope = prepare_config(cfg, args.config, args.work_dir, args.launcher)
         if args.show_dir is not None:
             enable_visualization(cfg, scope, args.show_dir)

@@ -19,8 +19,9 @@ def unmasked_forward(backbone: nn.Module, images: torch.Tensor):
 def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Module, dict]:
     """Build a model from ``config`` and load the ``backbone.*`` weights of ``checkpoint``.
 
-    Loading is strict: a checkpoint whose backbone keys do not match raises with the missing and
-    unexpected keys. Without a checkpoint the encoder is randomly initialised.
+    Loading is strict (:func:`cmae_mm.checkpoint.load_encoder_state`): a checkpoint whose backbone
+    keys do not match raises with the missing and unexpected keys. Without a checkpoint the
+    encoder is randomly initialised.
 
     Args:
         config (str): An mmpretrain config whose ``model.backbone`` is a ViT.
@@ -32,6 +33,7 @@ def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Modu
         (``mean``, ``std`` on the 0-255 scale, ``to_rgb``).
     """
     import cmae_mm  # noqa: F401  (registers the models, allows Runner checkpoints)
+    from cmae_mm.checkpoint import encoder_state, load_encoder_state, read_state_dict
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
@@ -40,17 +42,8 @@ def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Modu
     if checkpoint in (None, 'none'):
         model.init_weights()
     else:
-        state = torch.load(checkpoint, map_location='cpu')
-        state = state.get('state_dict', state)
-        backbone_state = {k[len('backbone.'):]: v for k, v in state.items()
-                          if k.startswith('backbone.')}
-        if not backbone_state:
-            raise ValueError(f'{checkpoint} has no backbone.* weights (keys start with '
-                             f'{sorted({k.split(".")[0] for k in state})})')
-        missing, unexpected = model.backbone.load_state_dict(backbone_state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f'{checkpoint} does not fit the backbone of {config}: missing keys '
-                             f'{missing[:10]}, unexpected keys {unexpected[:10]}')
+        state = encoder_state(read_state_dict(checkpoint), 'backbone.', checkpoint)
+        load_encoder_state(model.backbone, state, source=checkpoint)
     pre = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
     pre = dict(mean=pre.get('mean', [123.675, 116.28, 103.53]),
                std=pre.get('std', [58.395, 57.12, 57.375]))

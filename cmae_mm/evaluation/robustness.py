@@ -16,7 +16,7 @@ iteration order: each call draws from ``numpy.random.default_rng([seed, results[
 """
 import copy
 import math
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -237,17 +237,16 @@ def _type_name(step: Union[dict, object]) -> str:
     return name.rsplit('.', 1)[-1]
 
 
-def _test_pipeline(cfg: Config) -> List:
-    """``cfg.test_dataloader.dataset.pipeline`` (the list object itself, for in-place insertion)."""
-    loader = cfg.get('test_dataloader')
+def _pipeline_of(loader: Optional[dict], name: str = 'test_dataloader') -> List:
+    """``loader.dataset.pipeline`` (the list object itself, for in-place insertion)."""
     if not loader:
-        raise ValueError(f'The config has no test_dataloader (got {loader!r}); add_perturbation edits '
-                         'cfg.test_dataloader.dataset.pipeline')
+        raise ValueError(f'The config has no {name} (got {loader!r}); a perturbation is inserted into '
+                         f'{name}.dataset.pipeline')
     dataset = loader.get('dataset')
     if not isinstance(dataset, dict) or not isinstance(dataset.get('pipeline'), list):
         keys = sorted(dataset) if isinstance(dataset, dict) else type(dataset).__name__
-        raise ValueError('add_perturbation needs a list at cfg.test_dataloader.dataset.pipeline; '
-                         f'test_dataloader.dataset has {keys}')
+        raise ValueError(f'a perturbation needs a list at {name}.dataset.pipeline; '
+                         f'{name}.dataset has {keys}')
     return dataset['pipeline']
 
 
@@ -281,30 +280,32 @@ def _add_custom_import(cfg: Config, module: str = 'cmae_mm.evaluation') -> None:
     cfg['custom_imports'] = custom
 
 
-def add_perturbation(cfg: Config, kind: str, seed: int = 0, **kwargs) -> Config:
-    """A copy of ``cfg`` whose test pipeline perturbs images right before ``PackInputs``.
+def perturb_dataloader(loader: dict, kind: str, seed: int = 0, cfg: Optional[Config] = None,
+                       name: str = 'test_dataloader', **kwargs) -> ConfigDict:
+    """A copy of a dataloader config whose pipeline perturbs images right before ``PackInputs``.
 
     Args:
-        cfg (Config): A config with ``test_dataloader.dataset.pipeline`` containing ``PackInputs``.
+        loader (dict): A dataloader config with ``dataset.pipeline`` containing ``PackInputs``.
             Not modified.
         kind (str): ``'occlusion'`` (:class:`PatchOcclusion`) or ``'shuffle'`` (:class:`PatchShuffle`).
         seed (int): Base seed of the transform. Defaults to 0.
+        cfg (Config, optional): The whole config. For occlusion, ``fill`` and ``channel_order``
+            default to values derived from its data preprocessor (its ``mean`` and channel swap), so
+            that occluded pixels normalise to 0.
+        name (str): Name of the dataloader, for error messages.
         **kwargs: Further transform arguments (``ratio``, ``patch_size``, ``fill``, ``channel_order``).
-            For occlusion, ``fill`` and ``channel_order`` default to values derived from the config's
-            data preprocessor (its ``mean`` and channel swap), so that occluded pixels normalise to 0.
 
     Returns:
-        Config: The perturbed copy; its ``custom_imports`` also lists ``cmae_mm.evaluation``.
+        ConfigDict: The perturbed copy.
 
     Raises:
-        ValueError: On an unknown ``kind``, no ``test_dataloader.dataset.pipeline``, no
-            ``PackInputs`` step (listing the step types), a pipeline already perturbed, or invalid
-            transform arguments.
+        ValueError: On an unknown ``kind``, no ``dataset.pipeline``, no ``PackInputs`` step (listing
+            the step types), a pipeline already perturbed, or invalid transform arguments.
     """
     if kind not in PERTURBATIONS:
         raise ValueError(f'Unknown perturbation kind {kind!r}; allowed: {sorted(PERTURBATIONS)}')
-    out = copy.deepcopy(cfg)
-    pipeline = _test_pipeline(out)
+    out = ConfigDict(copy.deepcopy(loader)) if loader else loader
+    pipeline = _pipeline_of(out, name)
     types = [_type_name(step) for step in pipeline]
     present = [t for t in types if t in {c.__name__ for c in PERTURBATIONS.values()}]
     if present:
@@ -313,10 +314,28 @@ def add_perturbation(cfg: Config, kind: str, seed: int = 0, **kwargs) -> Config:
         raise ValueError(f'The test pipeline has no PackInputs step to insert {kind!r} before; '
                          f'steps: {types}')
     cls = PERTURBATIONS[kind]
-    defaults: Dict = _preprocessor_fill(out) if kind == 'occlusion' else {}
+    defaults: Dict = _preprocessor_fill(cfg) if kind == 'occlusion' and cfg is not None else {}
     step = ConfigDict(type=cls.__name__, **{**defaults, **kwargs, 'seed': seed})
     _validate(step)
     pipeline.insert(types.index('PackInputs'), step)
+    return out
+
+
+def add_perturbation(cfg: Config, kind: str, seed: int = 0, **kwargs) -> Config:
+    """A copy of ``cfg`` whose test pipeline perturbs images (see :func:`perturb_dataloader`).
+
+    Args:
+        cfg (Config): A config with ``test_dataloader.dataset.pipeline`` containing ``PackInputs``.
+            Not modified.
+        kind (str): ``'occlusion'`` or ``'shuffle'``.
+        seed (int): Base seed of the transform. Defaults to 0.
+        **kwargs: Further transform arguments.
+
+    Returns:
+        Config: The perturbed copy; its ``custom_imports`` also lists ``cmae_mm.evaluation``.
+    """
+    out = copy.deepcopy(cfg)
+    out['test_dataloader'] = perturb_dataloader(out.get('test_dataloader'), kind, seed, out, **kwargs)
     _add_custom_import(out)
     return out
 

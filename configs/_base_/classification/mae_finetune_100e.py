@@ -2,7 +2,20 @@
 # 100 epochs, AdamW (0.9, 0.999), weight decay 0.05, layer-wise lr decay 0.65, drop path 0.1,
 # 5 warm-up epochs then cosine, global-average-pooled features (out_type='avg_featmap'),
 # RandAugment, mixup 0.8, cutmix 1.0, label smoothing 0.1, random erasing 0.25.
-# The encoder is initialised from the `backbone.*` weights of a (Conditional) MAE pre-training
-# checkpoint: set model.backbone.init_cfg.checkpoint (e.g. with --cfg-options).
+# The encoder (TransferViT: mmpretrain's VisionTransformer with a strict Pretrained load) is
+# initialised from the `backbone.*` weights of a (Conditional) MAE pre-training checkpoint: set
+# model.backbone.init_cfg.checkpoint (e.g. with --cfg-options). By MAE's design the checkpoint's
+# final norm (ln1) is unused and the pooled-feature norm (ln2) is new; any other key difference
+# raises an error naming the keys.
 _base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+model = dict(backbone=dict(type='TransferViT'))
+# The two sample-level augmentations of the recipe, for configs that write their own pipeline at
+# another resolution (fill values in BGR order: images loaded by LoadImageFromFile).
+rand_augment = dict(
+    type='RandAugment', policies='timm_increasing', num_policies=2, total_level=10,
+    magnitude_level=9, magnitude_std=0.5,
+    hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'))
+random_erasing = dict(
+    type='RandomErasing', erase_prob=0.25, mode='rand', min_area_ratio=0.02, max_area_ratio=1 / 3,
+    fill_color=[103.53, 116.28, 123.675], fill_std=[57.375, 57.12, 58.395])

@@ -1,8 +1,10 @@
 # MAE's linear probe (paper App. A.1): 90 epochs, LARS, base lr 0.1 x 1024/256, total batch 1024
 # (8 GPUs x 128), CLS token, BatchNorm without affine before the linear head (ClsBatchNormNeck),
-# frozen encoder (frozen_stages = depth).
+# frozen encoder (frozen_stages = depth). Every encoder key of the pre-training checkpoint is
+# loaded (TransferViT: strict).
 _base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py'
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+model = dict(backbone=dict(type='TransferViT'))
 train_dataloader = dict(batch_size=128)
 optim_wrapper = dict(optimizer=dict(lr=0.1 * 1024 / 256))
 auto_scale_lr = dict(base_batch_size=1024)

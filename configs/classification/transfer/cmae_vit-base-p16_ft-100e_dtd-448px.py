@@ -1,0 +1,28 @@
+# DTD (47 textures; mmpretrain's DTD: data/dtd/{images/<class>/*.jpg, imdb/imdb.mat}, split 1):
+# fine-tune on train+val, evaluate on test, at 448x448 (a 28x28 patch grid), total batch 16
+# (8 GPUs x 2), lr 2.5e-3 x 16/256 (paper App. A.1). Recipe: see the base.
+_base_ = '../../_base_/classification/transfer_finetune.py'
+data_root = 'data/dtd/'
+data_preprocessor = dict(num_classes=47)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=448, backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    {{_base_.rand_augment}},
+    {{_base_.random_erasing}},
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=512, edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=448),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(batch_size=2, dataset=dict(
+    type='DTD', data_root=data_root, split='trainval', pipeline=train_pipeline))
+val_dataloader = dict(batch_size=16, dataset=dict(
+    type='DTD', data_root=data_root, split='test', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+model = dict(backbone=dict(img_size=448), head=dict(num_classes=47))
+optim_wrapper = dict(optimizer=dict(lr=2.5e-3 * 16 / 256))
+auto_scale_lr = dict(base_batch_size=16)
