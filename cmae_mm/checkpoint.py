@@ -207,6 +207,8 @@ def encoder_spec(state: StateDict, meta: Optional[dict] = None,
 
     Raises:
         ValueError: If no architecture is known, or it does not match the weights.
+        CheckpointMismatchError: If ``state`` lacks the patch embedding, position embeddings or
+            blocks.
     """
     from mmengine.config import Config
     from mmpretrain.models import VisionTransformer
@@ -222,6 +224,9 @@ def encoder_spec(state: StateDict, meta: Optional[dict] = None,
         if arch.lower() not in VisionTransformer.arch_zoo:
             raise ValueError(f'unknown ViT arch {arch!r}; known: {sorted(VisionTransformer.arch_zoo)}')
         arch = VisionTransformer.arch_zoo[arch.lower()]
+    absent = [k for k in ('patch_embed.projection.weight', 'pos_embed') if k not in state]
+    if absent or not any(k.startswith('layers.') for k in state):
+        raise CheckpointMismatchError(f'not a ViT encoder: missing keys {absent or ["layers.*"]}')
     proj = state['patch_embed.projection.weight']  # (C, 3, p, p)
     grid = math.isqrt(state['pos_embed'].shape[1] - 1)
     spec = EncoderSpec(

@@ -110,7 +110,8 @@ def test_config_loads_pretrained_trains_and_evaluates(path, datasets, pretrained
 
     runner = Runner.from_cfg(cfg)
     runner.train()
-    assert runner.iter == math.ceil(len(runner.train_dataloader.dataset) / 2)
+    num_train = len(runner.train_dataloader.dataset)
+    assert num_train >= 2 and runner.iter == math.ceil(num_train / 2)
     metrics = runner.val_loop.run()
     assert 'accuracy/top1' in metrics
     if cfg.model.backbone.get('frozen_stages', 0) == depth:  # linear probe: encoder unchanged

@@ -211,3 +211,15 @@ def test_dense_encoder_rejects_a_checkpoint_of_another_depth(pretrained):
                        match=r"does not fit TransferViT: missing keys \[\], unexpected keys "
                              r"\['layers.12.attn.proj.bias'"):
         backbone.init_weights()
+
+
+def test_missing_pretraining_checkpoint_says_how_to_set_it(tmp_path, monkeypatch):
+    from mmengine.registry import MODELS
+
+    monkeypatch.chdir(tmp_path)  # no work_dirs/ here
+    cfg = Config.fromfile(str(REPO / 'configs/mmseg/cmae_vit-base-p16_upernet_8xb2-160k_ade20k-512x512.py'))
+    backbone = MODELS.build(cfg.model.backbone)  # default path: work_dirs/cmae_vitb_300e/epoch_300.pth
+    with pytest.raises(FileNotFoundError, match=r"not found: 'work_dirs/cmae_vitb_300e/epoch_300.pth'; "
+                                                r"point the config at yours with --cfg-options "
+                                                r"model.backbone.init_cfg.checkpoint=<path>"):
+        backbone.init_weights()

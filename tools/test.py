@@ -7,6 +7,7 @@ Examples::
 
     python tools/test.py CONFIG work_dirs/run1/epoch_100.pth
     python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir vis
+    python tools/test.py CONFIG CHECKPOINT --perturb occlusion shuffle   # robustness (Tab. 9)
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 """
 import argparse

@@ -1,4 +1,5 @@
 """The Conditional MAE encoder for downstream transfer, loading its checkpoint strictly."""
+from pathlib import Path
 from typing import List, Tuple
 
 from mmengine.logging import print_log
@@ -47,6 +48,11 @@ class TransferViT(VisionTransformer):
         finally:
             self.init_cfg = cfg
         source = str(cfg['checkpoint'])
+        if '://' not in source and not Path(source).is_file():
+            raise FileNotFoundError(
+                f'pre-training checkpoint not found: {source!r}; point the config at yours with '
+                '--cfg-options model.backbone.init_cfg.checkpoint=<path> (a converted backbone-only '
+                "file also needs model.backbone.init_cfg.prefix='')")
         state = encoder_state(read_state_dict(source), cfg.get('prefix', 'backbone.'), source)
         allowed_missing, allowed_unexpected = self.expected_differences()
         missing, unexpected = load_encoder_state(self, state, allowed_missing,
