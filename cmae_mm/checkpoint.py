@@ -18,7 +18,7 @@ from torch import nn
 
 __all__ = ['CONVERSIONS', 'CheckpointMismatchError', 'EncoderSpec', 'TIMM_KEY_MAP',
            'convert_encoder', 'encoder_spec', 'encoder_state', 'load_encoder_state',
-           'read_state_dict', 'to_timm']
+           'read_checkpoint', 'read_state_dict', 'to_timm']
 
 StateDict = Dict[str, torch.Tensor]
 

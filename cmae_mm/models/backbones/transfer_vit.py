@@ -42,17 +42,17 @@ class TransferViT(VisionTransformer):
         if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
             super().init_weights()
             return
-        self.init_cfg = None  # initialise every layer; the checkpoint overwrites the encoder
-        try:
-            super().init_weights()
-        finally:
-            self.init_cfg = cfg
         source = str(cfg['checkpoint'])
         if '://' not in source and not Path(source).is_file():
             raise FileNotFoundError(
                 f'pre-training checkpoint not found: {source!r}; point the config at yours with '
                 '--cfg-options model.backbone.init_cfg.checkpoint=<path> (a converted backbone-only '
                 "file also needs model.backbone.init_cfg.prefix='')")
+        self.init_cfg = None  # initialise every layer; the checkpoint overwrites the encoder
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = cfg
         state = encoder_state(read_state_dict(source), cfg.get('prefix', 'backbone.'), source)
         allowed_missing, allowed_unexpected = self.expected_differences()
         missing, unexpected = load_encoder_state(self, state, allowed_missing,
