@@ -3,22 +3,25 @@
 Both tools accept pre-training (mmpretrain) and downstream (mmdet, mmseg) configs and pick the
 library from the config's ``default_scope``.
 """
+import gc
 import importlib
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
+import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .compat import apply_cpu_compat
 
-__all__ = ['LAUNCHERS', 'SUPPORTED_SCOPES', 'build_runner', 'default_work_dir',
-           'load_config', 'prepare_config', 'register_scope', 'set_local_rank']
+__all__ = ['LAUNCHERS', 'RUN_MODES', 'SUPPORTED_SCOPES', 'build_runner', 'default_work_dir',
+           'load_config', 'prepare_config', 'register_scope', 'run', 'set_local_rank']
 
 SUPPORTED_SCOPES = ('mmpretrain', 'mmdet', 'mmseg')
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+RUN_MODES = ('train', 'val', 'test')
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -106,6 +109,34 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def run(cfg: Config, mode: str, prepare: Optional[Callable[[Runner], None]] = None) -> None:
+    """Build the Runner, run ``mode`` and tear the distributed process group down cleanly.
+
+    The Runner is dropped before ``destroy_process_group()``: its DDP wrapper holds the process
+    group, and a group that outlives the interpreter keeps gloo's worker threads running into
+    finalization, where one still releasing a tensor aborts the process ("terminate called without
+    an active exception", exit code -6) after the run itself succeeded.
+
+    Args:
+        cfg: The prepared config (see :func:`prepare_config`).
+        mode: One of ``RUN_MODES``: the Runner method to call.
+        prepare: Called with the built Runner before ``mode`` runs (e.g. to add a metric).
+
+    Raises:
+        ValueError: If ``mode`` is not one of ``RUN_MODES``.
+    """
+    if mode not in RUN_MODES:
+        raise ValueError(f'mode must be one of {RUN_MODES}, got {mode!r}')
+    runner = build_runner(cfg)
+    if prepare is not None:
+        prepare(runner)
+    getattr(runner, mode)()
+    del runner
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def set_local_rank(local_rank: int) -> None:

@@ -12,6 +12,7 @@ Examples::
 """
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
@@ -139,9 +140,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     # Arguments are checked above before the heavy imports (torch, the OpenMMLab libraries: about
     # 8 s); cmae_mm comes first of those so its compatibility layer precedes any checkpoint loading.
     import cmae_mm  # noqa: F401
-    import torch
     from cmae_mm.compat import LauncherEnvError
-    from cmae_mm.launch import build_runner, load_config, prepare_config, set_local_rank
+    from cmae_mm.launch import load_config, prepare_config, run, set_local_rank
 
     set_local_rank(args.local_rank)
     try:
@@ -159,12 +159,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             enable_visualization(cfg, scope, args.show_dir)
     except (FileNotFoundError, ValueError, LauncherEnvError) as e:
         sys.exit(f'tools/test.py: error: {e}')
-    runner = build_runner(cfg)
-    if args.out is not None:
-        add_dump_metric(runner, scope, args.out)
-    runner.test()
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    prepare = None if args.out is None else partial(add_dump_metric, scope=scope, out=args.out)
+    run(cfg, 'test', prepare)
 
 
 if __name__ == '__main__':

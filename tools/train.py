@@ -135,9 +135,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     # Arguments are checked above before the heavy imports (torch, the OpenMMLab libraries: about
     # 8 s); cmae_mm comes first of those so its compatibility layer precedes any checkpoint loading.
     import cmae_mm  # noqa: F401
-    import torch
     from cmae_mm.compat import LauncherEnvError
-    from cmae_mm.launch import build_runner, load_config, prepare_config, set_local_rank
+    from cmae_mm.launch import load_config, prepare_config, run, set_local_rank
 
     set_local_rank(args.local_rank)
     try:
@@ -146,10 +145,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         prepare_config(cfg, args.config, args.work_dir, args.launcher)
     except (FileNotFoundError, ValueError, LauncherEnvError) as e:
         sys.exit(f'tools/train.py: error: {e}')
-    runner = build_runner(cfg)
-    runner.train()
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    run(cfg, 'train')
 
 
 if __name__ == '__main__':
