@@ -1,5 +1,4 @@
 """The Conditional MAE encoder for downstream transfer, loading its checkpoint strictly."""
-from pathlib import Path
 from typing import List, Tuple
 
 from mmengine.logging import print_log
@@ -43,17 +42,18 @@ class TransferViT(VisionTransformer):
             super().init_weights()
             return
         source = str(cfg['checkpoint'])
-        if '://' not in source and not Path(source).is_file():
+        try:  # read before the random initialisation, so that a bad checkpoint fails at once
+            state = encoder_state(read_state_dict(source), cfg.get('prefix', 'backbone.'), source)
+        except FileNotFoundError as e:
             raise FileNotFoundError(
                 f'pre-training checkpoint not found: {source!r}; point the config at yours with '
                 '--cfg-options model.backbone.init_cfg.checkpoint=<path> (a converted backbone-only '
-                "file also needs model.backbone.init_cfg.prefix='')")
+                "file also needs model.backbone.init_cfg.prefix='')") from e
         self.init_cfg = None  # initialise every layer; the checkpoint overwrites the encoder
         try:
             super().init_weights()
         finally:
             self.init_cfg = cfg
-        state = encoder_state(read_state_dict(source), cfg.get('prefix', 'backbone.'), source)
         allowed_missing, allowed_unexpected = self.expected_differences()
         missing, unexpected = load_encoder_state(self, state, allowed_missing,
                                                  allowed_unexpected, source)
