@@ -1,11 +1,11 @@
 """cmae-mm: Conditional MAE (multi-shot masked image modelling) on the OpenMMLab stack.
 
-Importing the package applies the compatibility layer (:mod:`cmae_mm.compat`) and registers every
-model and dataset of the suite into the mmpretrain registries, so configs only need
-``custom_imports = dict(imports=['cmae_mm'])`` (the suite's own ``tools/`` import it anyway).
+Importing the package registers every component of the suite (models, datasets and transforms,
+the optimizer constructor, hooks, the robustness test loop) into the OpenMMLab registries, so
+configs only need ``custom_imports = dict(imports=['cmae_mm'])`` and every registered name a tool
+or README command uses resolves in a fresh process. It changes no global state of torch.
 """
-from . import compat  # noqa: F401  (applied first: later imports may load checkpoints)
-from . import datasets, models, optim  # noqa: F401  (registration side effects)
+from . import datasets, engine, evaluation, models  # noqa: F401  (registration side effects)
 from .masking import ShotSchedule
 
 __version__ = '0.1.0'

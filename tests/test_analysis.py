@@ -1,6 +1,10 @@
-"""The analysis tools: known values, hook path == fast path, CKA properties, tools end to end."""
+"""The analysis tools: known values, hook path == fast path, CKA properties, and each
+``tools/analysis/*.py`` run end to end as a subprocess, as a user runs it (outputs, ``--force``,
+one-line errors)."""
 import json
 import math
+import os
+import pickle
 
 import numpy as np
 import pytest
@@ -10,10 +14,13 @@ from mmpretrain.registry import MODELS
 from PIL import Image
 
 import cmae_mm  # noqa: F401
-from cmae_mm.analysis import (AttentionRecorder, HeadStatistics, MinibatchCKA, cka, hsic1,
-                              layer_inputs, load_encoder, read_scalars)
+from cmae_mm.analysis import (AttentionRecorder, HeadStatistics, MinibatchCKA, ToolInputError,
+                              check_model_inputs, check_outputs, cka, hsic1, image_batches,
+                              layer_inputs, load_encoder, read_scalars, run_attention_maps, run_cka,
+                              run_loss_curves, run_tool)
 from cmae_mm.analysis.attention import attention_distance, attention_entropy, grid_distances
-from helpers import REPO, photos
+import helpers
+from helpers import REPO, output_of, photos
 
 DEMO_CONFIG = str(REPO / 'configs' / 'selfsup' / 'cmae_vit-tiny-p4_digits_demo.py')
 
@@ -157,12 +164,20 @@ def test_load_encoder_is_strict(demo_checkpoint, tmp_path):
         load_encoder(DEMO_CONFIG, str(tmp_path / 'bad.pth'))
 
 
-def run_tool(name, argv):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / 'analysis' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main([str(a) for a in argv]) == 0
+def run_analysis(name, *args, cwd, status=0):
+    """Run ``tools/analysis/<name>.py`` with ``args`` in a subprocess; check its exit status."""
+    result = helpers.run_tool([f'tools/analysis/{name}.py', *args], cwd=cwd)
+    assert result.returncode == status, output_of(result)
+    return result
+
+
+def error_line(result, name):
+    """The single error line a tool ends with (no traceback)."""
+    assert 'Traceback' not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    prefix = f'tools/analysis/{name}.py: error: '
+    assert last.startswith(prefix), result.stderr
+    return last[len(prefix):]
 
 
 def assert_png(path):
@@ -170,10 +185,10 @@ def assert_png(path):
 
 
 def test_attention_distance_tool(image_folder, demo_checkpoint, tmp_path):
-    run_tool('attention_distance', [
-        '--images', image_folder, '--batch-size', 5, '--distance-unit', 'pixel',
-        '--model', 'trained', DEMO_CONFIG, demo_checkpoint,
-        '--model', 'random', DEMO_CONFIG, 'none', '--out-dir', tmp_path])
+    run_analysis('attention_distance',
+                 '--images', image_folder, '--batch-size', 5, '--distance-unit', 'pixel',
+                 '--model', 'trained', DEMO_CONFIG, demo_checkpoint,
+                 '--model', 'random', DEMO_CONFIG, 'none', '--out-dir', tmp_path, cwd=tmp_path)
     data = json.loads((tmp_path / 'attention_distance.json').read_text())
     assert data['meta']['images'] == 12 and set(data['models']) == {'trained', 'random'}
     layer = data['models']['trained']['11']
@@ -184,9 +199,10 @@ def test_attention_distance_tool(image_folder, demo_checkpoint, tmp_path):
 
 
 def test_cka_tool(image_folder, demo_checkpoint, tmp_path):
-    run_tool('cka', ['--images', image_folder, '--batch-size', 5,
-                     '--model-a', 'trained', DEMO_CONFIG, demo_checkpoint,
-                     '--model-b', 'same', DEMO_CONFIG, demo_checkpoint, '--out-dir', tmp_path])
+    run_analysis('cka', '--images', image_folder, '--batch-size', 5,
+                 '--model-a', 'trained', DEMO_CONFIG, demo_checkpoint,
+                 '--model-b', 'same', DEMO_CONFIG, demo_checkpoint, '--out-dir', tmp_path,
+                 cwd=tmp_path)
     data = json.loads((tmp_path / 'cka.json').read_text())
     assert data['images'] == 10  # 12 images, batches of 5, the incomplete one dropped
     matrix = np.array(data['cka'])
@@ -204,12 +220,23 @@ def test_loss_curves_tool(tmp_path):
     lines.append(dict(accuracy_top1=50.0, step=1))  # a validation record
     (vis / 'scalars.json').write_text('\n'.join(json.dumps(l) for l in lines) + '\n')
     assert read_scalars(str(work_dir))['rec_err_shot2'][-1] == (5, pytest.approx(0.18))
-    run_tool('loss_curves', [work_dir, '--out-dir', tmp_path / 'out'])
-    data = json.loads((tmp_path / 'out' / 'loss_curves.json').read_text())
+    with pytest.raises(ToolInputError, match=r"logged no \['nope'\]"):
+        run_loss_curves([str(work_dir)], tmp_path / 'unused', keys=['nope'])
+    assert not (tmp_path / 'unused').exists()
+    # Outputs of an earlier run: refused without --force, the files untouched ...
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'loss_curves.json').write_text('earlier')
+    refused = run_analysis('loss_curves', work_dir, '--out-dir', out, cwd=tmp_path, status=1)
+    assert error_line(refused, 'loss_curves') == \
+        f'{out / "loss_curves.json"} exists; pass --force to overwrite it'
+    assert [p.name for p in out.iterdir()] == ['loss_curves.json']
+    assert (out / 'loss_curves.json').read_text() == 'earlier'
+    # ... and overwritten with it.
+    run_analysis('loss_curves', work_dir, '--out-dir', out, '--force', cwd=tmp_path)
+    data = json.loads((out / 'loss_curves.json').read_text())
     assert set(data['cmae_run']) == {'loss', 'rec_err_shot1', 'rec_err_shot2'}
-    assert_png(tmp_path / 'out' / 'loss_curves.png')
-    with pytest.raises(SystemExit):
-        run_tool('loss_curves', [work_dir, '--keys', 'nope', '--out-dir', tmp_path / 'out'])
+    assert_png(out / 'loss_curves.png')
 
 
 def test_mass_region_and_cls_attention():
@@ -244,8 +271,8 @@ def test_patch_labels_majority_and_ignore():
 
 
 def test_attention_maps_tool(image_folder, demo_checkpoint, tmp_path):
-    run_tool('attention_maps', [DEMO_CONFIG, demo_checkpoint, '--images', image_folder,
-                                '--num-images', 3, '--out-dir', tmp_path])
+    run_analysis('attention_maps', DEMO_CONFIG, demo_checkpoint, '--images', image_folder,
+                 '--num-images', 3, '--out-dir', tmp_path, cwd=tmp_path)
     data = json.loads((tmp_path / 'attention_maps.json').read_text())
     assert len(data['region_fraction']) == 3 and len(data['region_fraction'][0]) == 5  # mean + 4
     assert all(0 < f <= 1 for row in data['region_fraction'] for f in row)
@@ -254,18 +281,28 @@ def test_attention_maps_tool(image_folder, demo_checkpoint, tmp_path):
 
 def test_reversed_attention_tool_for_second_shot_patches(image_folder, demo_checkpoint, tmp_path):
     image = sorted(image_folder.glob('*.jpg'))[0]
-    run_tool('reversed_attention', [DEMO_CONFIG, demo_checkpoint, '--image', image, '--layer', 9,
-                                    '--shot', 2, '--seed', 0, '--out-dir', tmp_path])
-    data = json.loads((tmp_path / 'reversed_attention.json').read_text())
+    png, js = tmp_path / 'reversed_attention.png', tmp_path / 'reversed_attention.json'
+    png.write_bytes(b'earlier figure')
+    args = [DEMO_CONFIG, demo_checkpoint, '--image', image, '--layer', 9, '--shot', 2, '--seed', 0,
+            '--out-dir', tmp_path]
+    # An earlier figure: refused without --force (before loading the model), left untouched ...
+    refused = run_analysis('reversed_attention', *args, cwd=tmp_path, status=1)
+    assert error_line(refused, 'reversed_attention') == f'{png} exists; pass --force to overwrite it'
+    assert png.read_bytes() == b'earlier figure' and not js.exists()
+    # ... and overwritten with it.
+    run_analysis('reversed_attention', *args, '--force', cwd=tmp_path)
+    assert_png(png)
+    data = json.loads(js.read_text())
     assert len(data['patches']) == 2  # L(0,10; 0.75,0.1) on 64 patches: 16 visible -> 14
-    # reproducible: the same seed removes the same patches
-    run_tool('reversed_attention', [DEMO_CONFIG, demo_checkpoint, '--image', image, '--layer', 9,
-                                    '--shot', 2, '--seed', 0, '--out-dir', tmp_path / 'again'])
-    again = json.loads((tmp_path / 'again' / 'reversed_attention.json').read_text())
-    assert again['patches'] == data['patches']
     maps = np.array(data['maps'])
     assert maps.shape == (2, 8, 8) and (maps >= 0).all() and (maps <= 1).all()
-    assert_png(tmp_path / 'reversed_attention.png')
+    # Reproducible: the same seed removes the same patches in this process too.
+    backbone, pre = load_encoder(DEMO_CONFIG, str(demo_checkpoint))
+    pixels = next(image_batches([image], 32, pre['mean'], pre['std'], 1))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        shot_index = backbone(pixels)[1][0]
+    assert torch.nonzero(shot_index == 2).flatten().tolist() == data['patches']
 
 
 def test_tsne_tool_on_ade_layout(demo_checkpoint, tmp_path):
@@ -279,10 +316,62 @@ def test_tsne_tool_on_ade_layout(demo_checkpoint, tmp_path):
             label[:16] = 1 + i % 3       # top half: one of three classes
             label[16:, :16] = 4          # bottom-left quarter: class 4
             Image.fromarray(label).save(root / 'annotations' / split / f'ADE_val_{i:08d}.png')
-    run_tool('tsne', [DEMO_CONFIG, demo_checkpoint, '--data-root', root, '--per-class', 20,
-                      '--max-iter', 250, '--out-dir', tmp_path / 'out'])
+    run_analysis('tsne', DEMO_CONFIG, demo_checkpoint, '--data-root', root, '--per-class', 20,
+                 '--max-iter', 250, '--out-dir', tmp_path / 'out', cwd=tmp_path)
     data = json.loads((tmp_path / 'out' / 'tsne.json').read_text())
     assert set(map(int, data['patches_per_class'])) == {1, 2, 3, 4}  # class 0 ignored
     assert all(n <= 20 for n in data['patches_per_class'].values())
     assert len(data['embedding']) == len(data['labels']) == sum(data['patches_per_class'].values())
     assert_png(tmp_path / 'out' / 'tsne.png')
+
+
+class Evil:
+    """Pickles as a call to ``os.system``: loading it with plain pickle runs the command."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command, )
+
+
+def test_checkpoint_with_a_pickled_callable_is_refused(image_folder, tmp_path):
+    # The payload is real: unpickling it without the weights_only loader runs the command.
+    fired = tmp_path / 'fired'
+    pickle.loads(pickle.dumps(Evil(f'touch {fired}')))
+    assert fired.exists()
+    marker = tmp_path / 'marker'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'x': Evil(f'touch {marker}')}, evil)
+    result = run_analysis('attention_maps', DEMO_CONFIG, evil, '--images', image_folder,
+                          '--out-dir', tmp_path / 'out', cwd=tmp_path, status=1)
+    assert error_line(result, 'attention_maps').startswith(f'refused to load {evil}')
+    assert not marker.exists()
+    assert not (tmp_path / 'out').exists()
+
+
+def test_user_errors_are_one_line_and_checked_before_loading(image_folder, demo_checkpoint,
+                                                             tmp_path, capsys):
+    missing = tmp_path / 'missing.pth'
+    with pytest.raises(FileNotFoundError, match=f'checkpoint not found: {missing}'):
+        run_cka(('a', DEMO_CONFIG, str(demo_checkpoint)), ('b', DEMO_CONFIG, str(missing)),
+                str(image_folder), tmp_path / 'out', batch_size=5)
+    with pytest.raises(FileNotFoundError, match='config file not found: nope.py'):
+        check_model_inputs([('nope.py', 'none')])
+    with pytest.raises(FileNotFoundError, match=f'image folder not found: {tmp_path / "x"}'):
+        run_attention_maps(DEMO_CONFIG, 'none', str(tmp_path / 'x'), tmp_path / 'out')
+    assert not (tmp_path / 'out').exists()
+    (tmp_path / 'a.json').write_text('')
+    with pytest.raises(FileExistsError, match='a.json exists; pass --force to overwrite it'):
+        check_outputs([tmp_path / 'b.png', tmp_path / 'a.json'])
+    assert check_outputs([tmp_path / 'a.json'], force=True) == [tmp_path / 'a.json']
+
+    def fail():
+        raise FileNotFoundError('config file not found: x.py\n(second line)')
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_tool('tools/analysis/x.py', fail)
+    assert exit_info.value.code == 'tools/analysis/x.py: error: config file not found: x.py ' \
+                                   '(second line)'
+    assert run_tool('tools/analysis/x.py', lambda: [tmp_path / 'a.json']) == 0
+    assert capsys.readouterr().out == f'wrote {tmp_path / "a.json"}\n'

@@ -1,4 +1,4 @@
-"""The compatibility shims of cmae_mm.compat, each shown to be needed, used through the repo's tools.
+"""The CPU shims (cmae_mm.engine.cpu_compat) and the scoped checkpoint allowlist (cmae_mm.engine.checkpoint), each shown to be needed, used through the repo's tools.
 
 * weights_only allowlist: a checkpoint written by the real mmengine Runner (``tools/train.py`` on a
   tiny ImageNet-style folder dataset) holds exactly the allowlisted globals, fails to load without
@@ -28,9 +28,11 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
-import cmae_mm  # noqa: F401  (applies the compatibility layer)
-from cmae_mm import compat
-from cmae_mm.launch import load_config, prepare_config, register_scope, run
+import cmae_mm  # noqa: F401  (registration)
+from cmae_mm.engine import checkpoint as safe
+from cmae_mm.engine import cpu_compat as compat
+from cmae_mm.engine.entrypoints import apply_train_args
+from cmae_mm.engine.runner import load_config, prepare_config, register_scope, run
 from helpers import (REPO, free_port, output_of, photo_crops, run_logs, run_tool,
                      write_classifier_config)
 
@@ -78,12 +80,13 @@ def trained(tmp_path_factory, shared_imagenet_folder):
 # ----------------------------------------------------------------------------------------------
 # (a) weights_only allowlist
 # ----------------------------------------------------------------------------------------------
-def test_import_applies_the_allowlist_idempotently():
-    names = {entry_name(e) for e in torch.serialization.get_safe_globals()}
-    assert {entry_name(e) for e in compat.runner_checkpoint_safe_globals()} <= names
-    before = len(torch.serialization.get_safe_globals())
-    compat.allow_runner_checkpoints()
-    assert len(torch.serialization.get_safe_globals()) == before
+def test_the_allowlist_is_scoped_to_trusted_globals():
+    """``import cmae_mm`` changes no global torch state; the allowlist holds inside the block only."""
+    ours = {entry_name(e) for e in safe.runner_checkpoint_safe_globals()}
+    assert not ours & {entry_name(e) for e in torch.serialization.get_safe_globals()}
+    with safe.trusted_globals():
+        assert ours <= {entry_name(e) for e in torch.serialization.get_safe_globals()}
+    assert not ours & {entry_name(e) for e in torch.serialization.get_safe_globals()}
 
 
 def test_runner_checkpoint_needs_exactly_the_allowlist(trained):
@@ -95,8 +98,9 @@ def test_runner_checkpoint_needs_exactly_the_allowlist(trained):
     assert unsafe == {'mmengine.logging.history_buffer.HistoryBuffer', 'builtins.getattr', 'numpy.ndarray',
                       'numpy.dtype', f'{multiarray}._reconstruct', f'{multiarray}.scalar'}
 
-    entries = compat.runner_checkpoint_safe_globals()
-    ckpt = torch.load(trained.ckpt)  # with the allowlist applied at import
+    entries = safe.runner_checkpoint_safe_globals()
+    with safe.trusted_globals():
+        ckpt = torch.load(trained.ckpt)  # torch's default weights_only=True, scoped allowlist
     buffer = ckpt['message_hub']['log_scalars']['train/loss']
     assert isinstance(buffer, HistoryBuffer) and buffer.data[0].dtype == np.float64
     assert 'val/accuracy/top1' in ckpt['message_hub']['log_scalars']
@@ -124,10 +128,12 @@ def test_getattr_in_allowlist_only_resolves_history_buffer_statistics(tmp_path):
             return getattr, (self.owner, self.name)
 
     torch.save({'ok': Reach(HistoryBuffer, 'mean')}, tmp_path / 'ok.pth')
-    assert torch.load(tmp_path / 'ok.pth')['ok'] is HistoryBuffer.mean
+    with safe.trusted_globals():
+        assert torch.load(tmp_path / 'ok.pth')['ok'] is HistoryBuffer.mean
     for owner, name in [(HistoryBuffer, 'update'), (HistoryBuffer, '__init__'), (np.ndarray, 'tofile')]:
         torch.save({'x': Reach(owner, name)}, tmp_path / 'bad.pth')
-        with pytest.raises(pickle.UnpicklingError, match='resolves builtins.getattr only for HistoryBuffer'):
+        with safe.trusted_globals(), pytest.raises(
+                pickle.UnpicklingError, match='resolves builtins.getattr only for HistoryBuffer'):
             torch.load(tmp_path / 'bad.pth')
 
 
@@ -142,7 +148,8 @@ def test_runner_resume_and_load_fail_without_the_allowlist(trained, tmp_path):
             runner.resume(str(trained.ckpt))
         with pytest.raises(pickle.UnpicklingError, match=re.escape(HB_ERROR)):
             runner.load_checkpoint(str(trained.ckpt))
-    runner.resume(str(trained.ckpt))
+    with safe.trusted_globals():
+        runner.resume(str(trained.ckpt))
     assert (runner.epoch, runner.iter) == (2, 8)
 
 
@@ -162,7 +169,7 @@ def test_train_py_resume_auto_continues_the_work_dir(trained, tmp_path):
 
 
 def load_train_tool():
-    """tools/train.py as a module (its top level imports only argparse and mmengine.config)."""
+    """tools/train.py as a module (for its argument parser)."""
     spec = importlib.util.spec_from_file_location('train_tool', REPO / 'tools' / 'train.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -177,7 +184,7 @@ def load_train_tool():
 def test_train_py_resume_argument(argv, resume, load_from):
     tool = load_train_tool()
     cfg = Config(dict(resume=False, load_from=None, optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1))))
-    tool.apply_train_args(cfg, tool.parse_args(['config.py'] + argv))
+    apply_train_args(cfg, tool.parse_args(['config.py'] + argv))
     assert (cfg.resume, cfg.load_from) == (resume, load_from)
 
 
@@ -186,11 +193,11 @@ def test_train_py_no_validate_and_auto_scale_lr():
     cfg = Config(dict(val_cfg=dict(), val_dataloader=dict(batch_size=2),
                       val_evaluator=dict(type='Accuracy'), auto_scale_lr=dict(base_batch_size=256),
                       optim_wrapper=dict(optimizer=dict(type='SGD'))))
-    tool.apply_train_args(cfg, tool.parse_args(['config.py', '--no-validate', '--auto-scale-lr']))
+    apply_train_args(cfg, tool.parse_args(['config.py', '--no-validate', '--auto-scale-lr']))
     assert cfg.val_cfg is None and cfg.val_dataloader is None and cfg.val_evaluator is None
     assert cfg.auto_scale_lr == dict(base_batch_size=256, enable=True)
     with pytest.raises(ValueError, match='--auto-scale-lr needs auto_scale_lr'):
-        tool.apply_train_args(Config(dict(optim_wrapper=dict())),
+        apply_train_args(Config(dict(optim_wrapper=dict())),
                               tool.parse_args(['c.py', '--auto-scale-lr']))
 
 
@@ -329,7 +336,7 @@ def gloo_worker_threads() -> List[str]:
 
 @pytest.mark.skipif(not Path('/proc/self/task').is_dir(), reason='lists threads through /proc')
 def test_run_destroys_the_process_group_before_interpreter_exit(trained, monkeypatch, tmp_path):
-    """``launch.run`` leaves no gloo worker thread behind once a distributed run returns.
+    """``cmae_mm.engine.run`` leaves no gloo worker thread behind once a distributed run returns.
 
     The Runner's DDP wrapper holds the process group: destroyed while the Runner lives, the group
     survives and its threads run into interpreter finalization, where one still releasing a

@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 
 import cmae_mm  # noqa: F401
-from cmae_mm.compat import disable_amp_on_cpu
+from cmae_mm.engine.cpu_compat import disable_amp_on_cpu
 from helpers import (REPO, TINY_IMG, TINY_PATCH, cifar_checksums, vit_depth, write_cifar, write_cub,
                      write_dtd, write_flowers102, write_stanford_dogs, write_tiny_imagenet)
 

@@ -11,9 +11,9 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import cmae_mm  # noqa: F401
-from cmae_mm.checkpoint import CheckpointMismatchError
-from cmae_mm.compat import disable_amp_on_cpu, replace_syncbn_on_cpu
-from cmae_mm.launch import register_scope
+from cmae_mm.engine.checkpoint import CheckpointMismatchError
+from cmae_mm.engine.cpu_compat import disable_amp_on_cpu, replace_syncbn_on_cpu
+from cmae_mm.engine.runner import register_scope
 from helpers import (REPO, TINY_IMG, TINY_PATCH, output_of, run_logs, run_tool, vit_depth,
                      write_ade20k, write_coco)
 

@@ -17,12 +17,23 @@ from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 
 import cmae_mm  # noqa: F401  (registers ImageNet100)
-from cmae_mm.datasets import (IMAGENET100_CLASSES, ImageNet100, MissingClassesError,
-                              build_imagenet100, load_class_list)
+from cmae_mm.datasets import IMAGENET100_CLASSES, ImageNet100, MissingClassesError, load_class_list
 from cmae_mm.datasets.imagenet100 import CLASS_LIST_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / 'tools' / 'dataset_converters' / 'build_imagenet100.py'
+
+
+def _load_tool():
+    """The builder tool as a module: its ``build_imagenet100`` is tested directly, its CLI as a
+    subprocess (:func:`test_cli`)."""
+    spec = importlib.util.spec_from_file_location('build_imagenet100_tool', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+build_imagenet100 = _load_tool().build_imagenet100
 EXTRA_CLASSES = ('n01440764', 'n01443537', 'n15075141')  # ImageNet-1K, not ImageNet-100
 # A class whose label (position in the CMC list) differs from its rank among sorted wnids.
 PROBE = 'n02869837'
@@ -222,10 +233,9 @@ def test_cli(imagenet1k, tmp_path):
     assert 'val: 100 classes, 100 images (1-1 per class)' in result.stdout
     assert sorted(os.listdir(dst / 'meta')) == ['val.txt']
 
-    spec = importlib.util.spec_from_file_location('build_imagenet100_tool', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    assert tool.main(['--src', str(imagenet1k), '--dst', str(dst)]) == 1  # exists, no --force
+    again = subprocess.run([sys.executable, str(TOOL), '--src', str(imagenet1k), '--dst', str(dst)],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 1 and 'force' in again.stderr  # exists, no --force
 
 
 def test_mae_data_config(imagenet1k, tmp_path):

@@ -11,23 +11,37 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 import cmae_mm  # noqa: F401
-from cmae_mm.checkpoint import CheckpointMismatchError, convert_encoder
-from helpers import REPO, TINY_IMG, TINY_PATCH
+from cmae_mm.engine.checkpoint import CheckpointMismatchError, trusted_globals
+from helpers import REPO, TINY_IMG, TINY_PATCH, output_of, run_tool
 
 TOOL = REPO / 'tools' / 'model_converters' / 'convert_cmae.py'
 
 
-def convert(*argv) -> int:
+def load_tool():
+    """The converter as a module, for its library functions (the CLI runs as a subprocess)."""
     spec = importlib.util.spec_from_file_location('convert_cmae', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    return tool.main([str(a) for a in argv])
+    return tool
+
+
+class ConvertFailed(Exception):
+    """The converter exited non-zero; the message is its output."""
+
+
+def convert(*argv) -> int:
+    """Run the converter as a user does (a fresh process); raise ConvertFailed on failure."""
+    result = run_tool(['tools/model_converters/convert_cmae.py', *argv], cwd=REPO)
+    if result.returncode != 0:
+        raise ConvertFailed(output_of(result))
+    return 0
 
 
 def pretrained_encoder(checkpoint: Path):
     """The CMAEViT of the pre-training run, with its weights (from the checkpoint's own config)."""
-    ckpt = torch.load(checkpoint)
-    cfg = Config.fromstring(ckpt['meta']['cfg'], '.py')
+    with trusted_globals():
+        ckpt = torch.load(checkpoint)
+    cfg = Config.fromstring(ckpt['meta']['cfg'], '.py')  # our own run's checkpoint: trusted here
     model = MODELS.build(cfg.model)
     model.load_state_dict(ckpt['state_dict'])
     model.eval()
@@ -80,36 +94,37 @@ def test_timm_export_is_strict_and_computes_the_same_tokens(source, pretrained, 
 def test_conversion_checks_the_tokens(pretrained, monkeypatch, tmp_path):
     """A renaming bug that keeps every shape (norm1 <-> norm2) loads strictly but is caught by the
     token comparison (on a checkpoint whose norms are not at their initial values)."""
-    import cmae_mm.checkpoint as checkpoint
-
-    ckpt = torch.load(pretrained[12])
+    tool = load_tool()
+    with trusted_globals():
+        ckpt = torch.load(pretrained[12])
     for key, value in ckpt['state_dict'].items():
         if '.ln' in key:
             value.copy_(torch.rand_like(value) + 0.5)
     torch.save(ckpt, tmp_path / 'trained_norms.pth')
-    assert convert_encoder(str(tmp_path / 'trained_norms.pth'), 'timm')[2] < 1e-5
+    assert tool.convert_encoder(str(tmp_path / 'trained_norms.pth'), 'timm')[2] < 1e-5
     swap = {'norm1': 'norm2', 'norm2': 'norm1'}
     swapped = tuple((pat, re.sub('norm[12]', lambda m: swap[m.group()], repl))
-                    for pat, repl in checkpoint.TIMM_KEY_MAP)
-    monkeypatch.setattr(checkpoint, 'TIMM_KEY_MAP', swapped)
+                    for pat, repl in tool.TIMM_KEY_MAP)
+    monkeypatch.setattr(tool, 'TIMM_KEY_MAP', swapped)
     with pytest.raises(CheckpointMismatchError, match='the timm model computes other tokens'):
-        convert_encoder(str(tmp_path / 'trained_norms.pth'), 'timm')
+        tool.convert_encoder(str(tmp_path / 'trained_norms.pth'), 'timm')
 
 
 def test_mismatch_writes_nothing(pretrained, tmp_path, capsys):
-    state = torch.load(pretrained[12])
+    with trusted_globals():
+        state = torch.load(pretrained[12])
     state['state_dict'].pop('backbone.layers.3.ffn.layers.1.weight')
     state['state_dict']['backbone.extra'] = torch.zeros(1)
     torch.save(state, tmp_path / 'broken.pth')
-    with pytest.raises(SystemExit, match=r"missing keys \['layers.3.ffn.layers.1.weight'\], "
+    with pytest.raises(ConvertFailed, match=r"missing keys \['layers.3.ffn.layers.1.weight'\], "
                                          r"unexpected keys \['extra'\]"):
         convert(tmp_path / 'broken.pth', tmp_path / 'out.pth')
     assert not (tmp_path / 'out.pth').exists()
     (tmp_path / 'kept.pth').write_bytes(b'previous')
-    with pytest.raises(SystemExit, match='exists; pass --force'):
+    with pytest.raises(ConvertFailed, match='exists; pass --force'):
         convert(pretrained[12], tmp_path / 'kept.pth')
     assert (tmp_path / 'kept.pth').read_bytes() == b'previous'
     assert convert(pretrained[12], tmp_path / 'vit.pth') == 0
-    with pytest.raises(SystemExit, match="no keys with prefix 'backbone.'.*needs prefix ''"):
+    with pytest.raises(ConvertFailed, match="no keys with prefix 'backbone.'.*needs prefix ''"):
         convert(tmp_path / 'vit.pth', tmp_path / 'again.pth')  # a backbone-only file, default prefix
     assert not (tmp_path / 'again.pth').exists()

@@ -11,7 +11,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 import cmae_mm  # noqa: F401
-from cmae_mm.evaluation import IMAGENET_MEAN_RGB, PatchOcclusion, PatchShuffle, add_perturbation
+from cmae_mm.datasets.transforms import IMAGENET_MEAN_RGB, PatchOcclusion, PatchShuffle
+from cmae_mm.evaluation import add_perturbation
 from helpers import photos
 
 P = 16

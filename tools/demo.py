@@ -112,7 +112,6 @@ def main() -> int:
     if args.epochs is not None and args.epochs < 1:
         parser.error(f'--epochs={args.epochs}: must be a positive number of epochs')
 
-    sys.path.insert(0, str(ROOT))
     import cmae_mm  # noqa: F401  (registers the models, applies the compat layer)
     from mmengine.config import Config
     from mmengine.runner import Runner, set_random_seed

@@ -33,7 +33,7 @@ else
 fi
 
 set -x
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" srun -p "$PARTITION" \
+srun -p "$PARTITION" \
   --job-name="$JOB_NAME" \
   --ntasks="$GPUS" \
   "${RESOURCES[@]}" \

@@ -10,12 +10,18 @@ Statistics follow Wang et al. (ICML 2023, MAE-Lite ``attn_analyzer.py``): the pa
 ``H_i = -sum_j A_ij ln(A_ij + 1e-6)`` (nats); distance of query i is
 ``D_i = sum_j A_ij * c * ||g_i - g_j||_2`` with ``g`` the (col, row) patch-grid coordinates and
 ``c`` the unit: 1 (grid units, default) or the patch size (pixels; MAE-Lite uses 14). Both are
-averaged over queries and images, per layer and head.
+averaged over queries and images, per layer and head. :func:`run_attention_distance` is
+``tools/analysis/attention_distance.py``.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+import json
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+
+from .common import (ToolInputError, check_model_inputs, check_outputs, image_batches, list_images,
+                     load_encoder, make_out_dir, unmasked_forward)
 
 
 class AttentionRecorder:
@@ -121,3 +127,63 @@ class HeadStatistics:
         """Layer -> {'distance': [per head], 'entropy': [per head]} averaged over images."""
         return {layer: {k: (v / self.count).tolist() for k, v in acc.items()}
                 for layer, acc in sorted(self.sums.items())}
+
+
+def run_attention_distance(models: Sequence[Tuple[str, str, str]], images: str,
+                           out_dir: Union[str, Path], num_images: int = 500, batch_size: int = 16,
+                           distance_unit: str = 'patch', force: bool = False) -> List[Path]:
+    """Attention distance and entropy per layer and head of several models, plotted side by side.
+
+    Writes ``attention_distance.json`` (``meta`` and, per model label, layer -> per-head
+    ``distance`` and ``entropy``) and ``attention_distance.png`` into ``out_dir``.
+
+    Args:
+        models: ``(label, config, checkpoint)`` per model; checkpoint ``'none'`` = random init.
+        images: Folder of images (searched recursively).
+        out_dir: Output folder (created).
+        num_images: Use at most this many images (sorted by path).
+        batch_size: Images per forward pass.
+        distance_unit: ``'patch'`` (grid units) or ``'pixel'`` (times the patch size).
+        force: Overwrite existing output files.
+
+    Returns:
+        The PNG and the JSON path.
+
+    Raises:
+        FileExistsError: An output exists and not ``force`` (before any model is loaded).
+        ToolInputError: Repeated labels or an unknown distance unit.
+        FileNotFoundError: A missing config, checkpoint or image folder.
+        UnsafeCheckpointError, CheckpointMismatchError: See :func:`load_encoder`.
+    """
+    from .plots import plot_head_statistics
+
+    out = Path(out_dir)
+    json_path, png_path = check_outputs(
+        [out / 'attention_distance.json', out / 'attention_distance.png'], force)
+    labels = [label for label, _, _ in models]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ToolInputError(f'model labels must differ; repeated: {repeated}')
+    if distance_unit not in ('patch', 'pixel'):
+        raise ToolInputError(f"distance unit {distance_unit!r}: must be 'patch' or 'pixel'")
+    check_model_inputs([(config, checkpoint) for _, config, checkpoint in models])
+    paths = list_images(images, num_images)
+    results = {}
+    for label, config, checkpoint in models:
+        backbone, pre = load_encoder(config, checkpoint)
+        grid = tuple(backbone.patch_resolution)
+        patch = backbone.img_size[0] // grid[0]
+        stats = HeadStatistics(grid, unit=1. if distance_unit == 'patch' else float(patch))
+        with torch.no_grad(), AttentionRecorder(backbone) as recorder:
+            for batch in image_batches(paths, backbone.img_size[0], pre['mean'], pre['std'],
+                                       batch_size, desc=label):
+                unmasked_forward(backbone, batch)
+                stats.update(recorder.weights)
+        results[label] = stats.result()
+    meta = dict(images=len(paths), distance_unit=distance_unit,
+                variant='patch-to-patch attention, CLS dropped, rows renormalised; '
+                        'mean over queries and images')
+    make_out_dir(out)
+    json_path.write_text(json.dumps(dict(meta=meta, models=results), indent=1))
+    plot_head_statistics(results, png_path, distance_unit)
+    return [png_path, json_path]

@@ -7,13 +7,16 @@ minibatches before the ratio (Nguyen, Raghu & Kornblith 2021):
 
 with ``K = X X^T`` (linear kernel) of a batch's flattened representations, in float64. Every batch
 must have the same size ``n >= 4`` (use ``drop_last``) and both models must see the same images in
-the same order.
+the same order. :func:`run_cka` is ``tools/analysis/cka.py``.
 """
-from typing import List, Sequence
+import json
+from pathlib import Path
+from typing import List, Sequence, Tuple, Union
 
 import torch
 
-from .common import unmasked_forward
+from .common import (ToolInputError, check_model_inputs, check_outputs, image_batches, list_images,
+                     load_encoder, make_out_dir, unmasked_forward)
 
 
 def gram(x: torch.Tensor) -> torch.Tensor:
@@ -88,3 +91,62 @@ def layer_inputs(backbone: torch.nn.Module, images: torch.Tensor) -> List[torch.
         for h in handles:
             h.remove()
     return outputs
+
+
+def run_cka(model_a: Tuple[str, str, str], model_b: Tuple[str, str, str], images: str,
+            out_dir: Union[str, Path], num_images: int = 1000, batch_size: int = 32,
+            force: bool = False) -> List[Path]:
+    """The CKA matrix between the layers (:func:`layer_inputs`) of two models, and its heatmap.
+
+    Both models see the same images in the same order, in batches of ``batch_size``; the last
+    incomplete batch is dropped. Writes ``cka.json`` (labels, images used, batch size, the matrix
+    with model A's layers as rows) and ``cka.png`` into ``out_dir``.
+
+    Args:
+        model_a: ``(label, config, checkpoint)``; checkpoint ``'none'`` = random init.
+        model_b: The same for model B.
+        images: Folder of images (searched recursively).
+        out_dir: Output folder (created).
+        num_images: Use at most this many images (sorted by path).
+        batch_size: Images per minibatch, at least 4 (the unbiased HSIC).
+        force: Overwrite existing output files.
+
+    Returns:
+        The PNG and the JSON path.
+
+    Raises:
+        FileExistsError: An output exists and not ``force`` (before any model is loaded).
+        ToolInputError: ``batch_size`` below 4, fewer images than one batch, or models with
+            different input sizes or normalisations.
+        FileNotFoundError: A missing config, checkpoint or image folder.
+        UnsafeCheckpointError, CheckpointMismatchError: See :func:`load_encoder`.
+    """
+    from .plots import plot_cka
+
+    out = Path(out_dir)
+    png_path, json_path = check_outputs([out / 'cka.png', out / 'cka.json'], force)
+    if batch_size < 4:
+        raise ToolInputError(f'batch size {batch_size}: the unbiased HSIC needs at least 4')
+    (label_a, *files_a), (label_b, *files_b) = model_a, model_b
+    check_model_inputs([files_a, files_b])
+    paths = list_images(images, num_images)
+    if len(paths) < batch_size:
+        raise ToolInputError(f'{len(paths)} images under {images}: need at least one full batch '
+                             f'of {batch_size}')
+    enc_a, pre = load_encoder(*files_a)
+    enc_b, pre_b = load_encoder(*files_b)
+    if enc_a.img_size != enc_b.img_size or pre != pre_b:
+        raise ToolInputError('the two models need the same input size and normalisation')
+    acc = MinibatchCKA(len(enc_a.layers) + 1, len(enc_b.layers) + 1)
+    with torch.no_grad():
+        for batch in image_batches(paths, enc_a.img_size[0], pre['mean'], pre['std'], batch_size,
+                                   drop_last=True, desc='CKA'):
+            acc.update(layer_inputs(enc_a, batch), layer_inputs(enc_b, batch))
+    matrix = acc.compute()
+    used = len(paths) - len(paths) % batch_size
+    make_out_dir(out)
+    json_path.write_text(json.dumps(dict(
+        model_a=label_a, model_b=label_b, images=used, batch_size=batch_size,
+        layers='block ln1 outputs 0..L-1, then the final norm', cka=matrix.tolist()), indent=1))
+    plot_cka(matrix, label_a, label_b, png_path)
+    return [png_path, json_path]

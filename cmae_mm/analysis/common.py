@@ -1,12 +1,115 @@
-"""Loading a ViT encoder from a config + checkpoint, and image batches, for the analysis tools."""
+"""What the analysis tools share: loading a ViT encoder from a config + checkpoint, image batches,
+the output check (``--force``) and the one-line report of a user's error (:func:`run_tool`).
+
+Each ``tools/analysis/*.py`` parses its command line and hands it to one ``run_*`` function of this
+package through :func:`run_tool`. A ``run_*`` function first checks its outputs
+(:func:`check_outputs`) and inputs (:func:`check_model_inputs`), so that a refused or wrong command
+fails before any model is built, then writes its files and returns their paths.
+"""
+import sys
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from PIL import UnidentifiedImageError
 from torch import nn
 
+from cmae_mm.engine.checkpoint import CheckpointMismatchError, UnsafeCheckpointError
+
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
+
+PathLike = Union[str, Path]
+
+
+class ToolInputError(ValueError):
+    """An analysis was asked for something its inputs cannot give (reported as one line)."""
+
+
+#: Exceptions that mean "the input is wrong": :func:`run_tool` reports them in one line.
+USER_ERRORS = (ToolInputError, CheckpointMismatchError, UnsafeCheckpointError, FileExistsError,
+               FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+               UnidentifiedImageError)
+
+
+def run_tool(tool: str, fn: Callable[..., Sequence[Path]], *args, **kwargs) -> int:
+    """Run an analysis for a command-line tool and print what it wrote.
+
+    Args:
+        tool: The tool as the user calls it, e.g. ``'tools/analysis/cka.py'``.
+        fn: A ``run_*`` function of :mod:`cmae_mm.analysis`; returns the written paths.
+        *args: Positional arguments of ``fn``.
+        **kwargs: Keyword arguments of ``fn``.
+
+    Returns:
+        0 (the exit status) when ``fn`` succeeded.
+
+    Raises:
+        SystemExit: Status 1 with the single line ``<tool>: error: <message>`` on stderr when
+            ``fn`` raised one of :data:`USER_ERRORS` (missing or unreadable inputs, existing
+            outputs, a checkpoint that does not fit or that was refused as unsafe).
+    """
+    try:
+        paths = fn(*args, **kwargs)
+    except USER_ERRORS as e:
+        message = ' '.join(str(e).split()) or type(e).__name__
+        sys.exit(f'{tool}: error: {message}')
+    print('wrote ' + ' and '.join(str(p) for p in paths))
+    return 0
+
+
+def add_output_arguments(parser) -> None:
+    """Add the ``--out-dir`` and ``--force`` options every analysis tool has."""
+    parser.add_argument('--out-dir', required=True, help='folder for the output files (created)')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite output files that already exist in --out-dir')
+
+
+def check_outputs(paths: Iterable[PathLike], force: bool = False) -> List[Path]:
+    """Refuse to overwrite files silently: fail if any of ``paths`` exists, unless ``force``.
+
+    Args:
+        paths: The files an analysis will write.
+        force: Allow overwriting them.
+
+    Returns:
+        The paths, as :class:`~pathlib.Path`.
+
+    Raises:
+        FileExistsError: ``<file> exists; pass --force to overwrite it`` for the first existing
+            one (when not ``force``).
+    """
+    paths = [Path(p) for p in paths]
+    if not force:
+        for path in paths:
+            if path.exists():
+                raise FileExistsError(f'{path} exists; pass --force to overwrite it')
+    return paths
+
+
+def make_out_dir(out_dir: PathLike) -> Path:
+    """Create ``out_dir`` (and its parents) when the outputs are ready to be written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def check_model_inputs(models: Iterable[Tuple[str, Optional[str]]]) -> None:
+    """Check that every config exists and every local checkpoint exists (cheap, before loading).
+
+    Args:
+        models: ``(config, checkpoint)`` pairs; a checkpoint None or ``'none'`` means random
+            initialisation, one with ``://`` is a URI (read later).
+
+    Raises:
+        FileNotFoundError: Naming the first missing config or checkpoint.
+    """
+    for config, checkpoint in models:
+        if not Path(config).is_file():
+            raise FileNotFoundError(f'config file not found: {config}')
+        if checkpoint not in (None, 'none') and '://' not in checkpoint \
+                and not Path(checkpoint).is_file():
+            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
 
 
 def unmasked_forward(backbone: nn.Module, images: torch.Tensor):
@@ -19,9 +122,10 @@ def unmasked_forward(backbone: nn.Module, images: torch.Tensor):
 def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Module, dict]:
     """Build a model from ``config`` and load the ``backbone.*`` weights of ``checkpoint``.
 
-    Loading is strict (:func:`cmae_mm.checkpoint.load_encoder_state`): a checkpoint whose backbone
+    Loading is strict (:func:`cmae_mm.engine.checkpoint.load_encoder_state`): a checkpoint whose backbone
     keys do not match raises with the missing and unexpected keys. Without a checkpoint the
-    encoder is randomly initialised.
+    encoder is randomly initialised. The checkpoint is read (``weights_only``) before the model is
+    built, so an unreadable or unsafe one fails fast.
 
     Args:
         config (str): An mmpretrain config whose ``model.backbone`` is a ViT.
@@ -30,19 +134,28 @@ def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Modu
 
     Returns:
         Tuple[nn.Module, dict]: The backbone in eval mode, and the data-preprocessor settings
-        (``mean``, ``std`` on the 0-255 scale, ``to_rgb``).
+        (``mean``, ``std`` on the 0-255 scale).
+
+    Raises:
+        FileNotFoundError: A missing config or checkpoint.
+        UnsafeCheckpointError: A checkpoint holding objects outside the ``weights_only``
+            allowlist (nothing of it is executed).
+        CheckpointMismatchError: A checkpoint whose backbone keys do not fit the config's model.
     """
     import cmae_mm  # noqa: F401  (registers the models, allows Runner checkpoints)
-    from cmae_mm.checkpoint import encoder_state, load_encoder_state, read_state_dict
+    from cmae_mm.engine.checkpoint import encoder_state, load_encoder_state, read_state_dict
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
+    check_model_inputs([(config, checkpoint)])
     cfg = Config.fromfile(config)
+    state = None
+    if checkpoint not in (None, 'none'):
+        state = encoder_state(read_state_dict(checkpoint), 'backbone.', checkpoint)
     model = MODELS.build(cfg.model)
-    if checkpoint in (None, 'none'):
+    if state is None:
         model.init_weights()
     else:
-        state = encoder_state(read_state_dict(checkpoint), 'backbone.', checkpoint)
         load_encoder_state(model.backbone, state, source=checkpoint)
     pre = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
     pre = dict(mean=pre.get('mean', [123.675, 116.28, 103.53]),
@@ -52,7 +165,13 @@ def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Modu
 
 
 def list_images(folder: str, limit: Optional[int] = None) -> List[Path]:
-    """Image files under ``folder`` (recursive, sorted), at most ``limit``."""
+    """Image files under ``folder`` (recursive, sorted), at most ``limit``.
+
+    Raises:
+        FileNotFoundError: If ``folder`` is not a folder or holds no image.
+    """
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f'image folder not found: {folder}')
     paths = sorted(p for p in Path(folder).rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) under {folder}')

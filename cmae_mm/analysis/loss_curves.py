@@ -1,7 +1,12 @@
-"""Loss curves from mmengine work_dirs (``<work_dir>/<timestamp>/vis_data/scalars.json``)."""
+"""Loss curves from mmengine work_dirs (``<work_dir>/<timestamp>/vis_data/scalars.json``).
+
+:func:`run_loss_curves` is ``tools/analysis/loss_curves.py``.
+"""
 import json
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from .common import ToolInputError, check_outputs, make_out_dir
 
 
 def read_scalars(work_dir: str) -> Dict[str, List[Tuple[int, float]]]:
@@ -27,3 +32,42 @@ def read_scalars(work_dir: str) -> Dict[str, List[Tuple[int, float]]]:
                 if key not in ('step', 'iter', 'epoch') and isinstance(value, (int, float)):
                     series.setdefault(key, []).append((int(step), float(value)))
     return series
+
+
+def run_loss_curves(work_dirs: Sequence[str], out_dir: Union[str, Path],
+                    keys: Optional[Sequence[str]] = None, force: bool = False) -> List[Path]:
+    """Plot logged training scalars of one or more work_dirs against the iteration.
+
+    Writes ``loss_curves.json`` (work_dir name -> key -> ``[[iteration, value], ...]``) and
+    ``loss_curves.png`` into ``out_dir``.
+
+    Args:
+        work_dirs: mmengine work_dirs (see :func:`read_scalars`).
+        out_dir: Output folder (created).
+        keys: Scalars to plot; default ``loss`` and every ``rec_err_shot*`` a run logged.
+        force: Overwrite existing output files.
+
+    Returns:
+        The PNG and the JSON path.
+
+    Raises:
+        FileExistsError: An output exists and not ``force``.
+        FileNotFoundError: A work_dir without ``*/vis_data/scalars.json``.
+        ToolInputError: A key a run did not log.
+    """
+    from .plots import plot_curves
+
+    out = Path(out_dir)
+    png_path, json_path = check_outputs([out / 'loss_curves.png', out / 'loss_curves.json'], force)
+    runs = {}
+    for work_dir in work_dirs:
+        series = read_scalars(work_dir)
+        wanted = list(keys or ['loss'] + sorted(k for k in series if k.startswith('rec_err_shot')))
+        unknown = [k for k in wanted if k not in series]
+        if unknown:
+            raise ToolInputError(f'{work_dir} logged no {unknown}; it has {sorted(series)}')
+        runs[Path(work_dir).name] = {k: series[k] for k in wanted}
+    make_out_dir(out)
+    json_path.write_text(json.dumps(runs))
+    plot_curves(runs, png_path)
+    return [png_path, json_path]

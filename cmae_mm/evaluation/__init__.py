@@ -1,11 +1,10 @@
-"""Evaluation helpers: robustness perturbations and the robustness test loop (paper Tab. 9).
+"""Evaluation: the robustness test loop (paper Tab. 9) and the config helpers it uses.
 
-Importing this package registers :class:`PatchOcclusion` and :class:`PatchShuffle` into mmpretrain's
-``TRANSFORMS`` and :class:`RobustnessTestLoop` into mmengine's ``LOOPS``.
+Importing :mod:`cmae_mm` imports this package, which registers :class:`RobustnessTestLoop` into
+mmengine's ``LOOPS``; the perturbation transforms live in :mod:`cmae_mm.datasets.transforms`.
 """
-from .robustness import (IMAGENET_MEAN_RGB, PERTURBATIONS, PatchOcclusion, PatchShuffle,
-                         add_perturbation, perturb_dataloader, perturbation_kinds)
+from .perturbation import PERTURBATIONS, add_perturbation, perturb_dataloader, perturbation_kinds
 from .robustness_loop import RobustnessTestLoop
 
-__all__ = ['IMAGENET_MEAN_RGB', 'PERTURBATIONS', 'PatchOcclusion', 'PatchShuffle',
-           'RobustnessTestLoop', 'add_perturbation', 'perturb_dataloader', 'perturbation_kinds']
+__all__ = ['PERTURBATIONS', 'RobustnessTestLoop', 'add_perturbation', 'perturb_dataloader',
+           'perturbation_kinds']

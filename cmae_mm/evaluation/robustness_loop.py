@@ -7,8 +7,8 @@ Select it on any classification config, from the command line::
         "test_cfg.perturbations=[occlusion,shuffle]" test_cfg.seed=0
 
 It runs the config's own test dataloader and evaluator once clean and once per perturbation (the
-same images, with :class:`~cmae_mm.evaluation.PatchOcclusion` or
-:class:`~cmae_mm.evaluation.PatchShuffle` inserted before ``PackInputs``), and returns one metrics
+same images, with :class:`~cmae_mm.datasets.transforms.PatchOcclusion` or
+:class:`~cmae_mm.datasets.transforms.PatchShuffle` inserted before ``PackInputs``), and returns one metrics
 dict: the clean metrics under their usual names, and for each perturbation ``<kind>/<metric>`` and
 ``<kind>/drop/<metric>`` (clean minus perturbed). The Runner logs and dumps it like any test result.
 """
@@ -19,7 +19,7 @@ from mmengine.registry import LOOPS
 from mmengine.runner import TestLoop
 from torch.utils.data import DataLoader
 
-from .robustness import PERTURBATIONS, perturb_dataloader
+from .perturbation import PERTURBATIONS, perturb_dataloader
 
 __all__ = ['RobustnessTestLoop']
 

@@ -1,7 +1,19 @@
-"""Models of the suite, registered into mmpretrain's ``MODELS`` on import."""
-from .backbones.cmae_vit import CMAEViT
-from .backbones.transfer_vit import TransferViT
-from .heads.cmae_head import CMAEPretrainHead
-from .selfsup.cmae import ConditionalMAE
+"""Models of the suite, registered into mmpretrain's ``MODELS`` on import.
 
-__all__ = ['CMAEViT', 'CMAEPretrainHead', 'ConditionalMAE', 'TransferViT']
+One file per registered component, the three families side by side:
+
+================  ==========================  ==================  ========================
+family            backbone                    neck                algorithm (selfsup)
+================  ==========================  ==================  ========================
+ViT (MAE)         CMAEViT                     MAEPretrainDecoder  ConditionalMAE
+Swin (SimMIM)     CMAESimMIMSwinTransformer   SimMIMLinearDecoder CMAESimMIM
+ConvNeXt V2       FCMAEConvNeXt               FCMAEDecoder        FCMAE
+================  ==========================  ==================  ========================
+
+Downstream encoders with strict checkpoint loading: TransferViT, TransferSwin, TransferConvNeXt.
+The shot schedules of all of them are :mod:`cmae_mm.masking`.
+"""
+from .backbones import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .selfsup import *  # noqa: F401,F403

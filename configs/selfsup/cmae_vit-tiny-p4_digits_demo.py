@@ -4,7 +4,7 @@
 # in a few minutes; tools/demo.py sets data_root and work_dir for each run.
 _base_ = [
     '../_base_/models/cmae_vit-base-p16.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/pretrain_runtime.py',
 ]
 img_size, patch_size = 32, 4
 model = dict(

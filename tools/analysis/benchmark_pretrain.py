@@ -18,7 +18,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
 
 def parse_schedule(text: str) -> Tuple[List[int], List[float]]:

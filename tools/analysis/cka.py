@@ -11,13 +11,10 @@ full unmasked images, the same images in the same order for both models.
         --model-b cmae configs/selfsup/cmae_vitb_300e.py work_dirs/cmae/epoch_300.pth --out-dir out
 """
 import argparse
-import json
 import sys
-from pathlib import Path
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from cmae_mm.analysis.cka import run_cka
+from cmae_mm.analysis.common import add_output_arguments, run_tool
 
 
 def main(argv=None) -> int:
@@ -29,39 +26,12 @@ def main(argv=None) -> int:
                             help="CHECKPOINT 'none' = random init")
     parser.add_argument('--images', required=True, help='folder of images (searched recursively)')
     parser.add_argument('--num-images', type=int, default=1000)
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--out-dir', required=True)
+    parser.add_argument('--batch-size', type=int, default=32, help='at least 4')
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
-    if args.batch_size < 4:
-        parser.error(f'--batch-size={args.batch_size}: the unbiased HSIC needs at least 4')
-
-    from cmae_mm.analysis import MinibatchCKA, image_batches, layer_inputs, list_images, load_encoder
-    from cmae_mm.analysis.plots import plot_cka
-
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = list_images(args.images, args.num_images)
-    if len(paths) < args.batch_size:
-        parser.error(f'{len(paths)} images under {args.images}: need at least one full batch '
-                     f'of --batch-size={args.batch_size}')
-    (label_a, *model_a), (label_b, *model_b) = args.model_a, args.model_b
-    enc_a, pre = load_encoder(model_a[0], model_a[1])
-    enc_b, pre_b = load_encoder(model_b[0], model_b[1])
-    if enc_a.img_size != enc_b.img_size or pre != pre_b:
-        parser.error('the two models need the same input size and normalisation')
-    acc = MinibatchCKA(len(enc_a.layers) + 1, len(enc_b.layers) + 1)
-    with torch.no_grad():
-        for images in image_batches(paths, enc_a.img_size[0], pre['mean'], pre['std'],
-                                    args.batch_size, drop_last=True, desc='CKA'):
-            acc.update(layer_inputs(enc_a, images), layer_inputs(enc_b, images))
-    matrix = acc.compute()
-    used = len(paths) - len(paths) % args.batch_size
-    (out / 'cka.json').write_text(json.dumps(dict(
-        model_a=label_a, model_b=label_b, images=used, batch_size=args.batch_size,
-        layers='block ln1 outputs 0..L-1, then the final norm', cka=matrix.tolist()), indent=1))
-    png = plot_cka(matrix, label_a, label_b, out / 'cka.png')
-    print(f'wrote {png} and {out / "cka.json"} ({used} images)')
-    return 0
+    return run_tool('tools/analysis/cka.py', run_cka,
+                    args.model_a, args.model_b, args.images, args.out_dir,
+                    num_images=args.num_images, batch_size=args.batch_size, force=args.force)
 
 
 if __name__ == '__main__':

@@ -7,11 +7,10 @@ error of the patches removed by shot s (logged, not optimised).
     python tools/analysis/loss_curves.py work_dirs/cmae_a work_dirs/cmae_b --out-dir out
 """
 import argparse
-import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from cmae_mm.analysis.common import add_output_arguments, run_tool
+from cmae_mm.analysis.loss_curves import run_loss_curves
 
 
 def main(argv=None) -> int:
@@ -20,26 +19,10 @@ def main(argv=None) -> int:
     parser.add_argument('work_dirs', nargs='+')
     parser.add_argument('--keys', nargs='+', default=None,
                         help='scalars to plot (default: loss and every rec_err_shot*)')
-    parser.add_argument('--out-dir', required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
-
-    from cmae_mm.analysis import read_scalars
-    from cmae_mm.analysis.plots import plot_curves
-
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = {}
-    for work_dir in args.work_dirs:
-        series = read_scalars(work_dir)
-        keys = args.keys or ['loss'] + sorted(k for k in series if k.startswith('rec_err_shot'))
-        unknown = [k for k in keys if k not in series]
-        if unknown:
-            parser.error(f'{work_dir} logged no {unknown}; it has {sorted(series)}')
-        runs[Path(work_dir).name] = {k: series[k] for k in keys}
-    (out / 'loss_curves.json').write_text(json.dumps(runs))
-    png = plot_curves(runs, out / 'loss_curves.png')
-    print(f'wrote {png} and {out / "loss_curves.json"}')
-    return 0
+    return run_tool('tools/analysis/loss_curves.py', run_loss_curves,
+                    args.work_dirs, args.out_dir, keys=args.keys, force=args.force)
 
 
 if __name__ == '__main__':

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Dict
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
 from cmae_mm.study.grid import FAMILIES, StudyMember, in100_study  # noqa: E402
 

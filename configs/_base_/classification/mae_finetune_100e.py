@@ -7,7 +7,8 @@
 # model.backbone.init_cfg.checkpoint (e.g. with --cfg-options). By MAE's design the checkpoint's
 # final norm (ln1) is unused and the pooled-feature norm (ln2) is new; any other key difference
 # raises an error naming the keys.
-_base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
+_base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
+          '../reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
 model = dict(backbone=dict(type='TransferViT'))
 # The two sample-level augmentations of the recipe, for configs that write their own pipeline at

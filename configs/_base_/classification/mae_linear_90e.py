@@ -2,7 +2,8 @@
 # (8 GPUs x 128), CLS token, BatchNorm without affine before the linear head (ClsBatchNormNeck),
 # frozen encoder (frozen_stages = depth). Every encoder key of the pre-training checkpoint is
 # loaded (TransferViT: strict).
-_base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py'
+_base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py',
+          '../reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
 model = dict(backbone=dict(type='TransferViT'))
 train_dataloader = dict(batch_size=128)

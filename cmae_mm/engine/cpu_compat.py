@@ -1,142 +1,45 @@
-"""Compatibility layer between mmengine 0.10.7 / the OpenMMLab 2.x stack and this machine's torch.
+"""CPU shims: run the OpenMMLab 2.x configs (written for GPUs) on a machine without CUDA.
 
-Importing :mod:`cmae_mm` imports this module first. The import itself only extends torch's
-``weights_only`` allowlist (see :func:`allow_runner_checkpoints`); it is idempotent and touches
-nothing else. The remaining shims act on a config and are applied by ``tools/train.py`` and
-``tools/test.py`` before the :class:`~mmengine.runner.Runner` is built:
+Every shim acts on a config, is applied by :func:`cmae_mm.engine.prepare_config` (so by
+``tools/train.py`` and ``tools/test.py``) before the :class:`~mmengine.runner.Runner` is built,
+and is a **no-op when CUDA is available**:
 
-* :func:`allow_runner_checkpoints` -- torch >= 2.6 loads with ``weights_only=True`` by default
-  and mmengine 0.10.7 calls ``torch.load`` without the argument, so resuming (``--resume``) or
-  loading (``load_from``) a Runner checkpoint fails on its message-hub state. The allowlist holds
-  exactly the globals such a checkpoint contains; ``weights_only`` stays on.
-* :func:`setup_cpu_distributed` -- mmengine's launchers call ``torch.cuda.set_device`` and its
-  DDP wrapper passes ``device_ids=[local_rank]``; both fail without a GPU. The gloo process group
-  is initialised here instead, and the wrapper is configured for CPU.
-* :func:`replace_syncbn_on_cpu` -- SyncBN layers raise on CPU inputs once a process group
-  exists: rewrite them to BN.
-* :func:`disable_amp_on_cpu` -- mmengine's ``AmpOptimWrapper`` asserts a GPU, and bf16 autocast
-  is far slower than fp32 on CPUs without bf16 instructions: train in fp32.
+* :func:`setup_cpu_distributed` -- mmengine 0.10.7's launchers call ``torch.cuda.set_device`` and
+  its DDP wrapper passes ``device_ids=[local_rank]``; both fail without a GPU. The gloo process
+  group is initialised here instead, and the wrapper is configured for CPU.
+* :func:`replace_syncbn_on_cpu` -- SyncBN layers (torch, mmcv 2.1.0) raise on CPU inputs once a
+  process group exists: rewrite them to BN.
+* :func:`disable_amp_on_cpu` -- mmengine 0.10.7's ``AmpOptimWrapper`` asserts a GPU, and bf16
+  autocast is far slower than fp32 on CPUs without bf16 instructions: train in fp32.
+* :func:`check_mmcv_ops` -- with CUDA, a detection config needs mmcv's CUDA ops; an mmcv built
+  without them (``CMAE_MMCV_CUDA=0``) fails at start-up with the rebuild hint, not mid-iteration.
 """
 import logging
 import os
-import pickle
 import subprocess
 from datetime import timedelta
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
-from mmengine.logging.history_buffer import HistoryBuffer
 
 __all__ = [
-    'HISTORY_BUFFER_STATISTICS',
     'LauncherEnvError',
+    'MMCVOpsError',
     'SYNCBN_TYPES',
-    'allow_runner_checkpoints',
     'apply_cpu_compat',
+    'check_mmcv_ops',
     'disable_amp_on_cpu',
     'replace_syncbn_on_cpu',
-    'runner_checkpoint_safe_globals',
     'setup_cpu_distributed',
 ]
-
-SafeGlobal = Union[Callable, Tuple[Callable, str]]
-
-# The statistics every HistoryBuffer registers (mmengine pickles them as getattr(HistoryBuffer, name)).
-HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
 # Norm layer types that need GPUs: torch's SyncBatchNorm ('SyncBN') and mmcv's ('MMSyncBN').
 SYNCBN_TYPES = ('SyncBN', 'MMSyncBN')
 
 CPU_MODEL_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
-
-
-# --------------------------------------------------------------------------------------------
-# (a) weights_only allowlist for Runner checkpoints
-# --------------------------------------------------------------------------------------------
-def _history_buffer_statistic(owner: Any, name: str) -> Callable:
-    """Resolve the pickled ``getattr(HistoryBuffer, name)`` of a statistics method, and nothing else.
-
-    A pickled :class:`HistoryBuffer` stores its ``statistics_methods`` dict, whose values
-    (``HistoryBuffer.min`` and so on) pickle as a call to ``builtins.getattr``. Allowlisting the
-    real ``getattr`` would let a checkpoint reach any attribute of any allowlisted object, so
-    ``builtins.getattr`` is mapped to this function, which resolves only those four methods.
-
-    Args:
-        owner: The object ``getattr`` is applied to in the pickle.
-        name: The attribute name.
-
-    Returns:
-        The statistics method ``HistoryBuffer.<name>``.
-
-    Raises:
-        pickle.UnpicklingError: For any other object or attribute.
-    """
-    if owner is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
-        return getattr(HistoryBuffer, name)
-    raise pickle.UnpicklingError(
-        f'cmae_mm.compat: the weights_only allowlist resolves builtins.getattr only for '
-        f'HistoryBuffer.{{{", ".join(HISTORY_BUFFER_STATISTICS)}}}, not getattr({owner!r}, {name!r})')
-
-
-def runner_checkpoint_safe_globals() -> List[SafeGlobal]:
-    """The globals a checkpoint saved by mmengine's Runner needs beyond torch's default allowlist.
-
-    Found by saving real Runner checkpoints (training + validation, message hub included) and
-    listing what the ``weights_only`` unpickler rejects
-    (``torch.serialization.get_unsafe_globals_in_checkpoint`` for ``GLOBAL`` opcodes, then loading
-    for the types it ``BUILD``\\s):
-
-    * ``mmengine.logging.history_buffer.HistoryBuffer`` -- ``message_hub['log_scalars']`` values;
-    * ``builtins.getattr`` -- mapped to :func:`_history_buffer_statistic` (restricted);
-    * ``numpy.core.multiarray._reconstruct``, ``numpy.ndarray``, ``numpy.dtype`` -- the float64
-      ``_log_history`` and int64 ``_count_history`` arrays of each HistoryBuffer;
-    * ``numpy.core.multiarray.scalar`` -- numpy scalars such as ``message_hub['runtime_info']['eta']``;
-    * ``numpy.dtypes.Float64DType``, ``numpy.dtypes.Int64DType`` -- the dtype classes the unpickler
-      rebuilds (``BUILD``) for those arrays and scalars (numpy >= 1.25 only).
-
-    numpy 2 writes the two ``multiarray`` functions under ``numpy._core.multiarray``; the same
-    function objects are registered under that name too, so a checkpoint saved with either numpy
-    major loads with either.
-
-    Returns:
-        Entries for :func:`torch.serialization.add_safe_globals` (callables, or
-        ``(callable, qualified name)`` pairs).
-    """
-    import numpy as np
-
-    try:
-        from numpy._core import multiarray  # numpy 2, and numpy >= 1.26 as an alias
-    except ImportError:  # pragma: no cover - numpy < 1.26
-        from numpy.core import multiarray
-
-    entries: List[SafeGlobal] = [
-        HistoryBuffer,
-        (_history_buffer_statistic, 'builtins.getattr'),
-        np.ndarray,
-        np.dtype,
-    ]
-    for name in ('_reconstruct', 'scalar'):
-        for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-            entries.append((getattr(multiarray, name), f'{module}.{name}'))
-    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25: one class per dtype
-    if dtypes is not None:
-        entries += [dtypes.Float64DType, dtypes.Int64DType]
-    return entries
-
-
-def allow_runner_checkpoints() -> None:
-    """Let ``torch.load(weights_only=True)`` (torch's default) read mmengine Runner checkpoints.
-
-    Adds :func:`runner_checkpoint_safe_globals` to torch's allowlist; ``weights_only`` is never
-    switched off. Idempotent (the allowlist is a set). No-op on torch < 2.4, which has no
-    allowlist (and loads with ``weights_only=False`` by default before 2.6).
-    """
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is not None:
-        add_safe_globals(runner_checkpoint_safe_globals())
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,18 +227,47 @@ def disable_amp_on_cpu(cfg: Config) -> bool:
     return True
 
 
-def apply_cpu_compat(cfg: Config) -> None:
-    """Apply every config shim for a machine without CUDA (no-ops with CUDA).
+class MMCVOpsError(RuntimeError):
+    """mmcv was built without the compiled ops a config needs on this device."""
 
-    :func:`replace_syncbn_on_cpu`, :func:`disable_amp_on_cpu` and :func:`setup_cpu_distributed`,
-    in that order; call it after ``cfg.launcher`` is set and before the Runner is built.
+
+def check_mmcv_ops(cfg: Config) -> None:
+    """Fail at start-up when a GPU run of a detection config has an mmcv without CUDA ops.
+
+    mmdet's RoIAlign and nms run through ``mmcv._ext``; an mmcv compiled for CPU only (the set-up
+    script's default, ``CMAE_MMCV_CUDA=0``) imports fine and only fails at the first RoI op, after
+    the data loaders and the model were built. No-op without CUDA (the CPU kernels are used) and for
+    scopes other than mmdet (UperNet uses no mmcv op at run time).
+
+    Args:
+        cfg: The config.
+
+    Raises:
+        MMCVOpsError: With the rebuild command, if CUDA is available, ``default_scope`` is
+            ``'mmdet'`` and mmcv reports no compiling CUDA version.
+    """
+    if not torch.cuda.is_available() or cfg.get('default_scope') != 'mmdet':
+        return
+    from mmcv.ops import get_compiling_cuda_version
+
+    if get_compiling_cuda_version() == 'not available':
+        raise MMCVOpsError(
+            'this mmcv was compiled without CUDA ops, which the mmdet config needs on a GPU (RoIAlign, '
+            'nms); rebuild it with CUDA: `make clean-env && CMAE_MMCV_CUDA=1 make env` (needs nvcc)')
+
+
+def apply_cpu_compat(cfg: Config) -> None:
+    """Apply every device shim (no-ops with CUDA, except the mmcv ops check, which is GPU-only).
+
+    :func:`replace_syncbn_on_cpu`, :func:`disable_amp_on_cpu`, :func:`setup_cpu_distributed` and
+    :func:`check_mmcv_ops`, in that order; call it after ``cfg.launcher`` is set and before the
+    Runner is built.
 
     Args:
         cfg: The config, modified in place.
     """
+    check_mmcv_ops(cfg)
     replace_syncbn_on_cpu(cfg)
     disable_amp_on_cpu(cfg)
     setup_cpu_distributed(cfg)
 
-
-allow_runner_checkpoints()

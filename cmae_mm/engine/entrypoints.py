@@ -1,0 +1,228 @@
+"""What ``tools/train.py`` and ``tools/test.py`` do with their parsed command line.
+
+The tools only parse arguments (mmpretrain's command line) and call :func:`train` or :func:`test`;
+every error a user can cause (bad paths, bad config values, unknown types, unsafe checkpoints, an
+existing work dir) ends the tool with one ``tools/<tool>.py: error: ...`` line and exit status 1.
+"""
+import argparse
+import logging
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from .checkpoint import CheckpointMismatchError, UnsafeCheckpointError
+from .cpu_compat import LauncherEnvError, MMCVOpsError
+from .hooks import NonFiniteLossError
+from .runner import UnknownTypeError, load_config, prepare_config, run, set_local_rank
+
+__all__ = ['USER_ERRORS', 'apply_train_args', 'test', 'train']
+
+#: Exceptions that mean "the input is wrong", reported as one line instead of a traceback.
+USER_ERRORS = (CheckpointMismatchError, FileExistsError, FileNotFoundError, LauncherEnvError,
+               MMCVOpsError, NonFiniteLossError, UnknownTypeError, UnsafeCheckpointError,
+               ValueError)
+
+
+def _fail(tool: str, error: object) -> None:
+    sys.exit(f'{tool}: error: {error}')
+
+
+def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
+    """Apply ``--amp``, ``--resume``, ``--no-validate`` and ``--auto-scale-lr`` to the config.
+
+    Args:
+        cfg: The config, modified in place.
+        args: The parsed command line.
+
+    Raises:
+        ValueError: ``--amp`` with a non-standard optimiser wrapper, or ``--auto-scale-lr`` with
+            a config that has no ``auto_scale_lr.base_batch_size``.
+    """
+    if args.amp:
+        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp needs optim_wrapper type OptimWrapper or AmpOptimWrapper, '
+                             f'the config has {wrapper_type!r}')
+        if not torch.cuda.is_available():
+            print_log('--amp: no CUDA device; AMP is for GPUs (bf16 autocast on these CPUs is far '
+                      'slower than fp32), training in fp32', logger='current', level=logging.WARNING)
+        elif wrapper_type == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None  # the Runner picks the latest checkpoint of the work dir
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    if args.auto_scale_lr:
+        auto_scale_lr = cfg.get('auto_scale_lr')
+        if not auto_scale_lr or 'base_batch_size' not in auto_scale_lr:
+            raise ValueError('--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the '
+                             'config (the total batch size its learning rate is set for)')
+        auto_scale_lr.enable = True
+
+
+def check_train_paths(args: argparse.Namespace) -> Optional[str]:
+    """Check the files named on the command line (cheap: before the heavy imports).
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        An error message, or None if the config and a local ``--resume`` checkpoint exist.
+    """
+    if not Path(args.config).is_file():
+        return f'config file not found: {args.config}'
+    resume = args.resume
+    if resume not in (None, 'auto') and '://' not in resume and not Path(resume).is_file():
+        return f'--resume checkpoint not found: {args.resume}'
+    return None
+
+
+def enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
+    """Make the config's visualisation hook draw test predictions into ``show_dir``.
+
+    Each library names the switch and the output directory differently: mmpretrain's
+    ``VisualizationHook`` takes ``enable``/``out_dir`` (and draws every ``interval``-th sample:
+    set to 1), mmdet's ``DetVisualizationHook``
+    ``draw``/``test_out_dir``, and mmseg's ``SegVisualizationHook`` draws into the visualizer's
+    ``save_dir``.
+
+    Args:
+        cfg: The config, modified in place.
+        scope: The config's default scope.
+        show_dir: Output directory.
+
+    Raises:
+        ValueError: If the config has no ``default_hooks.visualization``.
+    """
+    hook = (cfg.get('default_hooks') or {}).get('visualization')
+    if hook is None:
+        raise ValueError('--show-dir needs a visualization hook in default_hooks')
+    if scope == 'mmpretrain':
+        hook.update(enable=True, interval=1, out_dir=show_dir)
+    elif scope == 'mmdet':
+        hook.update(draw=True, test_out_dir=show_dir)
+    else:  # mmseg
+        hook.update(draw=True)
+        cfg.visualizer.save_dir = show_dir
+
+
+def add_dump_metric(runner: Runner, scope: str, out: str) -> None:
+    """Append a metric that dumps the test predictions to ``out``.
+
+    Args:
+        runner: The runner (its test loop is built here).
+        scope: The config's default scope (mmdet has its own dump format).
+        out: Pickle file path.
+    """
+    if scope == 'mmdet':
+        from mmdet.evaluation import DumpDetResults as Dump
+    else:
+        from mmengine.evaluator import DumpResults as Dump
+    metric = Dump(out_file_path=out)
+    runner.test_evaluator.metrics.append(metric)
+
+
+def add_dump_metric(runner: Runner, scope: str, out: str) -> None:
+    """Append a metric that dumps the test predictions to ``out``.
+
+    Args:
+        runner: The runner (its test loop is built here).
+        scope: The config's default scope (mmdet has its own dump format).
+        out: Pickle file path.
+    """
+    if scope == 'mmdet':
+        from mmdet.evaluation import DumpDetResults as Dump
+    else:
+        from mmengine.evaluator import DumpResults as Dump
+    metric = Dump(out_file_path=out)
+    runner.test_evaluator.metrics.append(metric)
+
+
+def check_test_paths(args: argparse.Namespace) -> Optional[str]:
+    """Check the files named on the command line (cheap: before the heavy imports).
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        An error message, or None if the config and a local checkpoint exist and ``--out`` is a
+        pickle file name.
+    """
+    if not Path(args.config).is_file():
+        return f'config file not found: {args.config}'
+    if '://' not in args.checkpoint and not Path(args.checkpoint).is_file():
+        return f'checkpoint not found: {args.checkpoint}'
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        return f'--out must be a .pkl or .pickle file, got {args.out}'
+    if args.out is not None and Path(args.out).exists() and not args.force:
+        return f'--out {args.out} exists; pass --force to overwrite it'
+    return None
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train as ``tools/train.py``'s parsed command line says.
+
+    Args:
+        args: ``config``, ``work_dir``, ``resume``, ``amp``, ``no_validate``, ``auto_scale_lr``,
+            ``cfg_options``, ``launcher``, ``local_rank``.
+    """
+    tool = 'tools/train.py'
+    error = check_train_paths(args)
+    if error:
+        _fail(tool, error)
+    set_local_rank(args.local_rank)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        apply_train_args(cfg, args)
+        prepare_config(cfg, args.config, args.work_dir, args.launcher)
+        run(cfg, 'train')
+    except USER_ERRORS as e:
+        _fail(tool, e)
+
+
+def test(args: argparse.Namespace) -> None:
+    """Test as ``tools/test.py``'s parsed command line says.
+
+    Args:
+        args: ``config``, ``checkpoint``, ``work_dir``, ``out``, ``force``, ``show_dir``,
+            ``cfg_options``, ``perturb``, ``perturb_seed``, ``perturb_patch_size``, ``launcher``,
+            ``local_rank``.
+    """
+    tool = 'tools/test.py'
+    error = check_test_paths(args)
+    if error:
+        _fail(tool, error)
+    set_local_rank(args.local_rank)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
+            if cfg.get(key) is None:
+                raise ValueError(f'the config has no {key}: it cannot be tested')
+        cfg.load_from = args.checkpoint
+        cfg.resume = False
+        if args.perturb is not None:
+            cfg.test_cfg = dict(type='RobustnessTestLoop', perturbations=args.perturb,
+                                seed=args.perturb_seed, patch_size=args.perturb_patch_size)
+        scope = prepare_config(cfg, args.config, args.work_dir, args.launcher)
+        if args.show_dir is not None:
+            enable_visualization(cfg, scope, args.show_dir)
+        prepare = None if args.out is None else partial(add_dump_metric, scope=scope, out=args.out)
+        run(cfg, 'test', prepare)
+    except USER_ERRORS as e:
+        _fail(tool, e)

@@ -1,0 +1,124 @@
+"""FCMAE (ConvNeXt V2 masked autoencoding) with multi-shot (conditional) masking."""
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+#: Prefix of the logged number of cells each shot removed (per image). Must not contain "loss":
+#: mmengine's ``parse_losses`` sums every such key into the optimised total.
+MASKED_CELLS_KEY = 'masked_cells_shot'
+
+
+@MODELS.register_module()
+class FCMAE(BaseSelfSupervisor):
+    """Fully convolutional masked autoencoder (ConvNeXt V2) with conditional, multi-shot masking.
+
+    The backbone (:class:`FCMAEConvNeXt`) owns the shot schedule, set in configs as
+    ``model.backbone.mask_layers`` / ``model.backbone.mask_ratios``; ``mask_layers=[0]`` is FCMAE.
+    The neck (:class:`FCMAEDecoder`) predicts the pixels of every mask cell; the head
+    (:class:`CMAEPretrainHead` with ``patch_size = mask_cell``) reconstructs the union of the
+    removed cells and reports the error per shot.
+
+    Args:
+        backbone (dict): :class:`FCMAEConvNeXt` config.
+        neck (dict): :class:`FCMAEDecoder` config.
+        head (dict): :class:`CMAEPretrainHead` config.
+        pretrained (str, optional): Checkpoint to initialise from. Defaults to None.
+        data_preprocessor (dict | nn.Module, optional): Defaults to ``SelfSupDataPreprocessor``.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    Raises:
+        ValueError: If the backbone has no shot schedule or the cell / patch sizes, channels or
+            shot weights of backbone, neck and head disagree.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if not hasattr(self.backbone, 'schedule') or not hasattr(self.backbone, 'mask_cell'):
+            raise ValueError(f'FCMAE needs a backbone with a shot schedule and mask cells (e.g. '
+                             f'FCMAEConvNeXt), got {type(self.backbone).__name__}.')
+        cell = self.backbone.mask_cell
+        neck_cell = getattr(self.neck, 'mask_cell', cell)
+        head_patch = getattr(self.head, 'patch_size', cell)
+        if neck_cell != cell or head_patch != cell:
+            raise ValueError(
+                f'backbone.mask_cell={cell}, neck.mask_cell={neck_cell} and '
+                f'head.patch_size={head_patch} must be equal: the decoder predicts one '
+                f'{cell}x{cell} patch per mask cell.')
+        neck_in = getattr(self.neck, 'in_channels', self.backbone.channels[-1])
+        if neck_in != self.backbone.channels[-1]:
+            raise ValueError(f'neck.in_channels={neck_in} must equal the backbone\'s last-stage '
+                             f'width {self.backbone.channels[-1]}.')
+        weights = getattr(self.head, 'shot_weights', None)
+        if weights is not None and len(weights) != self.backbone.schedule.num_shots:
+            raise ValueError(
+                f'head.shot_weights={list(weights)} has {len(weights)} entries but the backbone '
+                f'schedule {self.backbone.schedule} has {self.backbone.schedule.num_shots} '
+                f'shots: give one weight per shot.')
+
+    def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """The plain (unmasked) ConvNeXt forward, as :class:`mmpretrain.models.ConvNeXt`.
+
+        Args:
+            inputs (torch.Tensor): Images (B, 3, H, W).
+
+        Returns:
+            Tuple[torch.Tensor, ...]: The backbone's ``out_indices`` outputs.
+        """
+        return self.backbone(inputs, mask=False)
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        """Forward in training.
+
+        Args:
+            inputs (torch.Tensor): Images (B, 3, H, W).
+            data_samples (List[DataSample]): Unused (kept for the mmpretrain interface).
+
+        Returns:
+            Dict[str, torch.Tensor]: ``loss`` (optimised), the per-shot errors
+            ``rec_err_shot{s}`` and ``masked_cells_shot{s}``, the cells shot ``s`` removed per
+            image (neither optimised).
+        """
+        features, shot_index = self.backbone(inputs)
+        pred = self.neck(features, shot_index)
+        num_shots = self.backbone.schedule.num_shots
+        losses = self.head.loss(pred, inputs, shot_index, num_shots)
+        for s in range(1, num_shots + 1):
+            losses[f'{MASKED_CELLS_KEY}{s}'] = (shot_index == s).sum(dim=1).float().mean()
+        return losses
+
+    @torch.no_grad()
+    def reconstruct(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Reconstruct a batch for visualisation (one random draw of the schedule).
+
+        Args:
+            inputs (torch.Tensor): Normalised square images (B, 3, H, W).
+
+        Returns:
+            Dict[str, torch.Tensor]: ``pred`` (B, 3, H, W), the prediction of every cell in the
+            input's normalised space (with ``norm_pix`` each cell is de-normalised with the
+            statistics of the true cell), and ``shot_index`` (B, N).
+        """
+        features, shot_index = self.backbone(inputs)
+        pred = self.neck(features, shot_index)
+        if self.head.norm_pix:
+            target = self.head.patchify(inputs)
+            mean = target.mean(dim=-1, keepdim=True)
+            var = target.var(dim=-1, keepdim=True)
+            pred = pred * (var + 1.e-6)**.5 + mean
+        return dict(pred=self.head.unpatchify(pred), shot_index=shot_index)

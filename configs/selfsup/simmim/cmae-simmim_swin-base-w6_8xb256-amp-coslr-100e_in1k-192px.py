@@ -1,0 +1,14 @@
+# Two-shot SimMIM, Swin-B, L(0,3; 0.6,0.1), mmpretrain's 100-epoch recipe
+# (mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py: batch 8 x 256,
+# AdamW lr 2e-4 x 2048/512, 10 warm-up epochs then cosine to 1e-5 x 2048/512, 100 epochs, AMP).
+_base_ = ['mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py',
+          '../../_base_/reliability_hooks.py']
+custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+model = dict(
+    type='CMAESimMIM',
+    backbone=dict(type='CMAESimMIMSwinTransformer', mask_layers=[0, 3], mask_ratios=[0.6, 0.1]))
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+resume = True  # a restarted job continues from its work dir's last_checkpoint
+# mmengine 0.10.7 tags a `mmpretrain::` base's collate_fn with `_scope_`, which default_collate
+# rejects: restate it.
+train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))

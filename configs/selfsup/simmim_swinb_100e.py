@@ -1,0 +1,2 @@
+# Alias of simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py (the name the README uses).
+_base_ = './simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py'

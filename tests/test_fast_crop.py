@@ -1,0 +1,352 @@
+"""LoadRandomResizedCrop: the fused load + random resized crop (cmae_mm/datasets/transforms/loading.py).
+
+Compared with the stock pair ``LoadImageFromFile`` + ``RandomResizedCrop(backend='pillow')`` on
+real photographs (scikit-learn's and scikit-image's sample photos saved as JPEGs):
+
+* boxes: the crop sampler is RandomResizedCrop's own, so the same seed gives the same boxes and the
+  same RNG state afterwards;
+* pixels, for identical boxes: PSNR >= ``PSNR_BOUND`` dB between the two outputs, on small crops
+  (full-size decoding: the only differences are Pillow's resize reading a few pixels past the crop
+  edge through ``box=`` where the stock crop clamps) and large ones (1/2, 1/4, 1/8 DCT-scaled
+  decoding engages). Why 30 dB: it is the PSNR of re-encoding a photo as a quality-~75 JPEG (about
+  the quality of ImageNet's own files), i.e. a difference the training data already contains many
+  times over and far below the random crop / flip / colour augmentation; measured values are
+  ~36-50 dB (draft) and >= 45 dB (full-size decoding), see ``test_pixels_close_to_stock``;
+* output format: keys, shapes, dtype, BGR channel order, writable contiguous arrays;
+* errors: a truncated JPEG and a text file named .JPEG raise errors naming the file.
+"""
+import re
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import PYTHON, REPO
+
+CROP = dict(scale=224, crop_ratio_range=(0.2, 1.0), interpolation='bicubic', backend='pillow')
+# See the module docstring: the PSNR of a quality-~75 JPEG re-encode of a photograph.
+PSNR_BOUND = 30.0
+# With full-size decoding both decoders are libjpeg-turbo with the same settings (bit-identical
+# pixels); only the resize's edge handling differs.
+PSNR_BOUND_FULL_DECODE = 40.0
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images (inf when equal)."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Real photographs saved as quality-90 JPEGs at their native sizes: name -> path."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    root = tmp_path_factory.mktemp('photos')
+    arrays = dict(zip(('china', 'flower'), load_sample_images().images))
+    arrays.update({name: getattr(data, name)() for name in ('astronaut', 'coffee', 'rocket')})
+    paths = {}
+    for name, array in arrays.items():
+        paths[name] = root / f'{name}.JPEG'
+        Image.fromarray(array).convert('RGB').save(paths[name], quality=90)
+    return paths
+
+
+def stock_transforms(**crop):
+    """The stock pair, built from config dicts."""
+    from mmpretrain.registry import TRANSFORMS
+
+    return (TRANSFORMS.build(dict(type='LoadImageFromFile')),
+            TRANSFORMS.build(dict(type='RandomResizedCrop', **{**CROP, **crop})))
+
+
+def fast_transform(**crop):
+    import cmae_mm  # noqa: F401
+    from mmpretrain.registry import TRANSFORMS
+
+    return TRANSFORMS.build(dict(type='LoadRandomResizedCrop', **{**CROP, **crop}))
+
+
+def run_stock(path, seed: int = 0, box=None, **crop) -> dict:
+    """Stock pair on ``path`` with numpy seeded; ``box`` (top, left, h, w) forces the crop."""
+    load, rrc = stock_transforms(**crop)
+    if box is not None:
+        rrc.rand_crop_params = lambda img: box
+    np.random.seed(seed)
+    return rrc(load(dict(img_path=str(path))))
+
+
+def run_fast(path, seed: int = 0, box=None, **crop) -> dict:
+    """LoadRandomResizedCrop on ``path`` with numpy seeded; ``box`` forces the crop."""
+    t = fast_transform(**crop)
+    if box is not None:
+        t.rand_crop_params = lambda img: box
+    np.random.seed(seed)
+    return t(dict(img_path=str(path)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Crop sampling
+
+
+@pytest.mark.parametrize('crop_ratio_range', [(0.2, 1.0), (0.08, 1.0)])
+def test_same_boxes_as_random_resized_crop(crop_ratio_range):
+    """Same seed -> the same boxes, for every image shape (incl. the central-crop fallback)."""
+    _, rrc = stock_transforms(crop_ratio_range=crop_ratio_range)
+    fast = fast_transform(crop_ratio_range=crop_ratio_range)
+    for h, w in ((375, 500), (500, 333), (224, 224), (60, 1000), (1000, 40)):
+        np.random.seed(h + w)
+        stock_boxes = [rrc.rand_crop_params(np.zeros((h, w, 3), np.uint8)) for _ in range(200)]
+        np.random.seed(h + w)
+        fast_boxes = [fast.rand_crop_params(np.empty((h, w, 0), np.uint8)) for _ in range(200)]
+        assert fast_boxes == stock_boxes
+
+
+def test_box_statistics():
+    """Area fractions and aspect ratios of the drawn boxes stay in the configured ranges and
+    spread over them (a sanity check of the sampler as used: header size, no pixels)."""
+    fast = fast_transform()
+    np.random.seed(0)
+    h, w = 375, 500
+    boxes = np.array([fast.rand_crop_params(np.empty((h, w, 0), np.uint8)) for _ in range(4000)])
+    top, left, ch, cw = boxes.T
+    assert (top >= 0).all() and (left >= 0).all() and (top + ch <= h).all() and (left + cw <= w).all()
+    area = ch * cw / (h * w)
+    ratio = cw / ch
+    # Rounding to whole pixels moves the ends slightly.
+    assert area.min() > 0.19 and area.max() <= 1.0 and np.median(area) > 0.4
+    assert ratio.min() > 0.74 and ratio.max() < 1.35
+    assert np.mean(np.abs(np.log(ratio)) < 0.1) > 0.2  # not all at the ends
+
+
+def test_same_rng_consumption(photos):
+    """After the transform the numpy RNG is where the stock pair leaves it, so the transforms
+    that follow (RandomFlip, ...) draw the same numbers: one seed, one augmentation."""
+    for seed in range(5):
+        run_stock(photos['china'], seed)
+        after_stock = np.random.random(4)
+        run_fast(photos['china'], seed)
+        np.testing.assert_array_equal(np.random.random(4), after_stock)
+
+
+# ------------------------------------------------------------------------------------------------
+# Pixels
+
+
+def boxes_for(h: int, w: int, out: int):
+    """Boxes (top, left, h, w): small ones (no DCT scaling possible) and large ones (scaling)."""
+    return [
+        (0, 0, int(h * 0.45), int(w * 0.45)),                        # 20% area, corner
+        (h // 3, w // 4, int(h * 0.45), int(w * 0.5)),               # ~22%, inside
+        (h - out // 2, w - out // 2, out // 2, out // 2),            # upsampling, bottom right
+        (h // 10, w // 10, int(h * 0.8), int(w * 0.7)),              # large
+        (0, 0, h, w),                                                # whole image
+    ]
+
+
+def test_pixels_close_to_stock(photos, monkeypatch):
+    """Identical boxes -> PSNR >= PSNR_BOUND (>= PSNR_BOUND_FULL_DECODE without DCT scaling),
+    at the MAE output size 224 and at 96 (where 1/2 and 1/4 DCT scaling engage on these photos)."""
+    from PIL import JpegImagePlugin
+
+    factors = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy_draft(self, mode, size):
+        result = real_draft(self, mode, size)
+        factors.append(round(self.decoderconfig[0]))
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, 'draft', spy_draft)
+    worst = {'draft': np.inf, 'full': np.inf}
+    for out in (224, 96):
+        for name, path in photos.items():
+            with Image.open(path) as im:
+                w, h = im.size
+            for box in boxes_for(h, w, out):
+                stock = run_stock(path, box=box, scale=out)['img']
+                factors.clear()
+                fast = run_fast(path, box=box, scale=out)['img']
+                value = psnr(fast, stock)
+                kind = 'draft' if factors and factors[-1] > 1 else 'full'
+                worst[kind] = min(worst[kind], value)
+                bound = PSNR_BOUND if kind == 'draft' else PSNR_BOUND_FULL_DECODE
+                assert value >= bound, (name, out, box, kind, value)
+    print(f'min PSNR: {worst}')
+    assert np.isfinite(worst['draft']), 'DCT-scaled decoding never engaged'
+
+
+def test_draft_factor_keeps_output_resolution():
+    t = fast_transform()
+    assert t.draft_factor(447, 500) == 1  # 447 / 2 < 224
+    assert t.draft_factor(448, 448) == 2
+    assert t.draft_factor(1000, 900) == 4
+    assert t.draft_factor(2000, 1800) == 8
+    assert fast_transform(scale=(100, 200)).draft_factor(400, 200) == 2  # scale is (h, w)
+
+
+# ------------------------------------------------------------------------------------------------
+# Output format
+
+
+def test_output_format_matches_stock(photos):
+    stock = run_stock(photos['rocket'], seed=3)
+    fast = run_fast(photos['rocket'], seed=3)
+    assert set(fast) == set(stock) == {'img_path', 'img', 'img_shape', 'ori_shape'}
+    assert fast['img'].shape == stock['img'].shape == (224, 224, 3)
+    assert fast['img'].dtype == stock['img'].dtype == np.uint8
+    assert fast['img_shape'] == stock['img_shape'] == (224, 224, 3)
+    assert fast['ori_shape'] == stock['ori_shape'] == (427, 640)
+    assert fast['img'].flags.c_contiguous and fast['img'].flags.writeable
+    assert psnr(fast['img'], stock['img']) >= PSNR_BOUND
+    t = fast_transform(to_float32=True)
+    assert t(dict(img_path=str(photos['rocket'])))['img'].dtype == np.float32
+
+
+def test_channel_order_is_bgr(tmp_path):
+    """A pure red JPEG comes out as BGR (0, 0, 255), as LoadImageFromFile gives it."""
+    path = tmp_path / 'red.JPEG'
+    Image.new('RGB', (500, 375), (255, 0, 0)).save(path, quality=95)
+    stock = run_stock(path)['img']
+    fast = run_fast(path)['img']
+    assert stock[..., 2].mean() > 240 and stock[..., 0].mean() < 15
+    assert np.abs(fast.astype(int) - stock.astype(int)).max() <= 2
+
+
+def test_full_pipelines_pack_the_same(photos):
+    """Through RandomFlip and PackInputs: the same packed keys, tensor shape/dtype and metainfo."""
+    import cmae_mm  # noqa: F401
+    from mmengine.dataset import Compose
+    from mmpretrain.registry import TRANSFORMS
+
+    tail = [dict(type='RandomFlip', prob=0.5), dict(type='PackInputs')]
+    stock = Compose([TRANSFORMS.build(t) for t in
+                     [dict(type='LoadImageFromFile'), dict(type='RandomResizedCrop', **CROP)] + tail])
+    fast = Compose([TRANSFORMS.build(t) for t in [dict(type='LoadRandomResizedCrop', **CROP)] + tail])
+    for seed in range(4):
+        np.random.seed(seed)
+        a = stock(dict(img_path=str(photos['coffee'])))
+        np.random.seed(seed)
+        b = fast(dict(img_path=str(photos['coffee'])))
+        assert set(a) == set(b) == {'inputs', 'data_samples'}
+        assert a['inputs'].shape == b['inputs'].shape == (3, 224, 224)
+        assert a['inputs'].dtype == b['inputs'].dtype
+        assert a['data_samples'].metainfo == b['data_samples'].metainfo  # incl. flip
+        assert psnr(a['inputs'].numpy(), b['inputs'].numpy()) >= PSNR_BOUND
+
+
+def save_variant(path, kind: str, photo: np.ndarray):
+    """Write ``photo`` as one of the file kinds the transform handles differently."""
+    im = Image.fromarray(photo)
+    if kind == 'grey_jpeg':
+        im.convert('L').save(path, 'JPEG', quality=90)
+    elif kind == 'cmyk_jpeg':
+        im.convert('CMYK').save(path, 'JPEG', quality=90)
+    elif kind == 'palette_png':
+        im.convert('P', palette=Image.Palette.ADAPTIVE).save(path, 'PNG')
+    elif kind == 'rgba_png':
+        im.convert('RGBA').save(path, 'PNG')
+    elif kind == 'rgb_png':
+        im.save(path, 'PNG')
+    elif kind == 'grey16_png':
+        Image.fromarray(np.asarray(im.convert('L')).astype(np.uint16) * 257).save(path, 'PNG')
+    elif kind == 'exif_rotated_jpeg':
+        exif = Image.Exif()
+        exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+        im.save(path, 'JPEG', quality=90, exif=exif.tobytes())
+    else:
+        raise ValueError(kind)
+
+
+@pytest.mark.parametrize('kind', ['grey_jpeg', 'cmyk_jpeg', 'palette_png', 'rgba_png', 'rgb_png',
+                                  'grey16_png', 'exif_rotated_jpeg'])
+def test_other_files_match_stock(tmp_path, kind):
+    """Greyscale, CMYK, palette, alpha, 16-bit and EXIF-rotated files: same shapes as the stock
+    pair and pixels within the bound (same seed -> same boxes, large and small)."""
+    from skimage import data
+
+    path = tmp_path / f'{kind}.img'
+    save_variant(path, kind, data.coffee())  # 600x400
+    for seed in range(6):
+        for scale in (224, 96):
+            stock = run_stock(path, seed, scale=scale)
+            fast = run_fast(path, seed, scale=scale)
+            assert fast['ori_shape'] == stock['ori_shape']
+            assert fast['img'].shape == stock['img'].shape == (scale, scale, 3)
+            assert fast['img'].dtype == np.uint8
+            assert psnr(fast['img'], stock['img']) >= PSNR_BOUND, (kind, seed, scale)
+    if kind == 'exif_rotated_jpeg':
+        assert fast['ori_shape'] == (600, 400)
+
+
+# ------------------------------------------------------------------------------------------------
+# Errors and registration
+
+
+def test_truncated_jpeg_names_the_file(photos, tmp_path):
+    from cmae_mm.datasets.transforms import ImageDecodeError
+
+    data = photos['china'].read_bytes()
+    path = tmp_path / 'truncated.JPEG'
+    path.write_bytes(data[:len(data) // 2])
+    for crop in (dict(), dict(scale=96)):  # full-size and DCT-scaled decoding
+        with pytest.raises(ImageDecodeError, match=re.escape(str(path))):
+            run_fast(path, box=(0, 0, 400, 600), **crop)
+    assert issubclass(ImageDecodeError, OSError)
+
+
+def test_text_file_names_the_file(tmp_path):
+    path = tmp_path / 'not_an_image.JPEG'
+    path.write_text('this is not a JPEG\n' * 20)
+    with pytest.raises(OSError, match=re.escape(str(path))):
+        run_fast(path)
+
+
+def test_missing_file_names_the_file(tmp_path):
+    path = tmp_path / 'missing.JPEG'
+    with pytest.raises(OSError, match=re.escape(str(path))):
+        run_fast(path)
+
+
+def test_registered():
+    import cmae_mm  # noqa: F401
+    from mmpretrain.registry import TRANSFORMS
+
+    from cmae_mm.datasets.transforms import LoadRandomResizedCrop
+
+    t = TRANSFORMS.build(dict(type='LoadRandomResizedCrop', scale=224,
+                              crop_ratio_range=(0.2, 1.0), interpolation='bicubic'))
+    assert isinstance(t, LoadRandomResizedCrop)
+    assert t.scale == (224, 224) and 'LoadRandomResizedCrop(scale=(224, 224)' in repr(t)
+    with pytest.raises(ValueError, match="Pillow's filters only"):
+        TRANSFORMS.build(dict(type='LoadRandomResizedCrop', scale=224, backend='cv2'))
+    with pytest.raises(ValueError, match='interpolation'):
+        TRANSFORMS.build(dict(type='LoadRandomResizedCrop', scale=224, interpolation='area'))
+
+
+def test_bytes_backend_args(photos):
+    """``backend_args`` reaches mmengine.fileio.get (any file backend works)."""
+    t = fast_transform(backend_args=dict(backend='local'))
+    out = t(dict(img_path=str(photos['flower'])))
+    assert out['img'].shape == (224, 224, 3)
+
+
+# ------------------------------------------------------------------------------------------------
+# Benchmark script
+
+
+def test_benchmark_script_runs(tmp_path):
+    out = tmp_path / 'speed.json'
+    proc = subprocess.run(
+        [PYTHON, 'tools/analysis/benchmark_pipeline.py', '--rounds', '1', '--num-files', '4',
+         '--images', '16', '--json', str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r'^stock\s+\d', proc.stdout, re.M), proc.stdout
+    assert re.search(r'^fast\s+\d', proc.stdout, re.M), proc.stdout
+    assert 'speed-up fast/stock' in proc.stdout
+    import json
+    numbers = json.loads(out.read_text())
+    assert set(numbers['images_per_s']) == {'stock', 'fast'} and numbers['files'] == 4

@@ -1,0 +1,305 @@
+"""Reliability and security of the tools, run as users run them (fresh processes).
+
+* every registered name a tool or README command uses resolves after ``import cmae_mm`` alone;
+* checkpoints never run code: a pickled callable is refused, a stored config is never evaluated;
+* ``--resume`` after a SIGKILL continues with the same per-iteration losses as a run never stopped;
+* ``tools/dist_train.sh`` with 2 processes equals one process with the same total batch;
+* bad configs, missing data roots, unknown types, existing work dirs fail before training starts;
+* a NaN loss stops the run before the optimizer step, naming the iteration and the resume command.
+"""
+import json
+import os
+import signal
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import torch
+
+from helpers import PYTHON, REPO, free_port, output_of, run_tool, tool_env
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU path')
+
+
+# ---- 1. registered names resolve in a fresh process ------------------------------------------
+def test_every_registered_name_resolves_after_import_cmae_mm():
+    code = textwrap.dedent('''
+        import cmae_mm
+        from mmengine.registry import HOOKS, LOOPS, OPTIM_WRAPPER_CONSTRUCTORS
+        from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
+        names = {
+            LOOPS: ['RobustnessTestLoop'],
+            HOOKS: ['NonFiniteLossHook', 'RNGStateHook'],
+            OPTIM_WRAPPER_CONSTRUCTORS: ['BackboneLayerDecayOptimWrapperConstructor'],
+            TRANSFORMS: ['PatchOcclusion', 'PatchShuffle'],
+            DATASETS: ['ImageNet100', 'StanfordDogs', 'TinyImageNet'],
+            MODELS: ['ConditionalMAE', 'CMAEViT', 'CMAEPretrainHead', 'TransferViT'],
+        }
+        missing = [n for reg, ns in names.items() for n in ns if reg.get(n) is None]
+        print('MISSING', missing)
+    ''')
+    result = subprocess.run([PYTHON, '-c', code], capture_output=True, text=True, env=tool_env(),
+                            cwd=REPO, timeout=300)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert 'MISSING []' in result.stdout
+
+
+# ---- 2. checkpoints never run code -------------------------------------------------------------
+class Evil:
+    """Pickles as a call to ``os.system`` (what a malicious checkpoint would hold)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+@pytest.fixture
+def evil(tmp_path: Path, pretrained) -> Dict[str, Path]:
+    """A real pre-training checkpoint with a pickled callable added, and one whose stored config
+    text calls ``os.system`` when evaluated; both would create ``marker``."""
+    from cmae_mm.engine.checkpoint import trusted_globals
+
+    marker = tmp_path / 'PWNED'
+    with trusted_globals():
+        ckpt = torch.load(pretrained[12])
+    callable_ckpt = dict(ckpt, extra=Evil(marker))
+    torch.save(callable_ckpt, tmp_path / 'callable.pth')
+    cfg_ckpt = dict(ckpt, meta=dict(ckpt['meta'], cfg=(
+        f"model = dict(backbone=dict(arch=dict(embed_dims=32, num_layers=12, feedforward_channels=64, "
+        f"num_heads=__import__('os').system('touch {marker}'))))\n")))
+    torch.save(cfg_ckpt, tmp_path / 'cfg.pth')
+    return dict(marker=marker, callable=tmp_path / 'callable.pth', cfg=tmp_path / 'cfg.pth')
+
+
+def test_converter_refuses_a_pickled_callable_and_never_evaluates_the_stored_config(evil, tmp_path):
+    out = tmp_path / 'out.pth'
+    result = run_tool(['tools/model_converters/convert_cmae.py', evil['callable'], out], cwd=tmp_path)
+    assert result.returncode == 1 and 'refused to load' in result.stderr, output_of(result)
+    assert 'Traceback' not in result.stderr
+    # the config's arch holds a call, not a literal: the head count is unknown, --arch is asked for
+    result = run_tool(['tools/model_converters/convert_cmae.py', evil['cfg'], out], cwd=tmp_path)
+    assert result.returncode == 1 and 'pass --arch' in result.stderr, output_of(result)
+    result = run_tool(['tools/model_converters/convert_cmae.py', evil['cfg'], out, '--arch',
+                       '{"num_heads": 2}'], cwd=tmp_path)
+    assert result.returncode == 0, output_of(result)
+    assert not evil['marker'].exists() and not (tmp_path / 'out.pth.tmp').exists()
+
+
+def test_transfer_vit_refuses_a_pickled_callable(evil):
+    from cmae_mm.engine.checkpoint import UnsafeCheckpointError
+    from mmpretrain.registry import MODELS
+
+    backbone = MODELS.build(dict(
+        type='TransferViT', arch=dict(embed_dims=32, num_layers=12, num_heads=2, feedforward_channels=64),
+        img_size=64, patch_size=8, init_cfg=dict(type='Pretrained', checkpoint=str(evil['callable']))))
+    with pytest.raises(UnsafeCheckpointError, match='refused to load .*posix.system'):
+        backbone.init_weights()
+    assert not evil['marker'].exists()
+
+
+def test_train_resume_and_test_load_refuse_a_pickled_callable(evil, tmp_path, tiny_data):
+    config = write_pretrain_config(tmp_path / 'tiny_pretrain.py', tiny_data)
+    result = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w', '--resume',
+                       evil['callable']], cwd=tmp_path)
+    assert result.returncode == 1 and 'refused to load' in result.stderr, output_of(result)[-3000:]
+    result = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w2', '--cfg-options',
+                       f"load_from={evil['callable']}"], cwd=tmp_path)
+    assert result.returncode == 1 and 'refused to load' in result.stderr, output_of(result)[-3000:]
+    assert not evil['marker'].exists()
+
+
+# ---- 3. exact resume ---------------------------------------------------------------------------
+KILLER = '''
+import os, signal
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillAtIterHook(Hook):
+    """SIGKILL this process after iteration ``CMAE_KILL_AT_ITER`` (fault injection for tests)."""
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == int(os.environ.get('CMAE_KILL_AT_ITER', '0')):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@HOOKS.register_module()
+class NaNAtIterHook(Hook):
+    """Make iteration ``CMAE_NAN_AT_ITER``'s loss NaN (a NaN weight during that iteration only)."""
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.saved = None
+        if runner.iter + 1 == int(os.environ.get('CMAE_NAN_AT_ITER', '0')):
+            weight = runner.model.backbone.patch_embed.projection.weight
+            self.saved = weight.detach().clone()
+            weight.data.fill_(float('nan'))
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.saved is not None:
+            runner.model.backbone.patch_embed.projection.weight.data.copy_(self.saved)
+'''
+
+
+def write_pretrain_config(path: Path, data_root: Path, max_epochs: int = 1,
+                          extra: str = '') -> Path:
+    """The digits demo's encoder on the ImageNet ann-file data of ``data_root``, as a config file
+    inheriting the suite's pre-training runtime (RNG and NaN hooks included)."""
+    path.write_text(textwrap.dedent(f'''\
+        _base_ = ['{REPO}/configs/selfsup/cmae_vit-tiny-p4_digits_demo.py']
+        train_dataloader = dict(
+            batch_size=2, num_workers=0, persistent_workers=False,
+            dataset=dict(_delete_=True, type='ImageNet', data_root='{data_root}', split='train',
+                         pipeline=[dict(type='LoadImageFromFile'),
+                                   dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0),
+                                        backend='pillow', interpolation='bicubic'),
+                                   dict(type='RandomFlip', prob=0.5), dict(type='PackInputs')]))
+        train_cfg = dict(max_epochs={max_epochs})
+        default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
+                             checkpoint=dict(type='CheckpointHook', interval=1))
+        resume = False
+        ''') + extra)
+    return path
+
+
+def losses(work_dir: Path) -> Dict[int, float]:
+    """iteration -> training loss, from every run's ``vis_data/scalars.json`` in ``work_dir``."""
+    out = {}
+    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if 'loss' in row:
+                out[row['iter']] = row['loss']
+    return out
+
+
+def test_resume_after_sigkill_repeats_the_uninterrupted_losses(tmp_path, tiny_data):
+    (tmp_path / 'killer.py').write_text(KILLER)
+    config = write_pretrain_config(tmp_path / 'cfg.py', tiny_data, max_epochs=3,
+                                   extra="custom_imports = dict(imports=['cmae_mm', 'killer'])\n"
+                                         "custom_hooks = [dict(type='RNGStateHook'), "
+                                         "dict(type='NonFiniteLossHook'), dict(type='KillAtIterHook')]\n")
+    env = tool_env(PYTHONPATH=str(tmp_path))
+    full = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'full'], cwd=tmp_path, env=env)
+    assert full.returncode == 0, output_of(full)[-3000:]
+    reference = losses(tmp_path / 'full')
+    assert sorted(reference) == [1, 2, 3, 4, 5, 6]  # 4 images, batch 2: 2 iterations per epoch
+
+    killed = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'cut'], cwd=tmp_path,
+                      env=dict(env, CMAE_KILL_AT_ITER='5'))  # mid-epoch 3, after epoch_2.pth
+    assert killed.returncode == -signal.SIGKILL, output_of(killed)[-3000:]
+    assert (tmp_path / 'cut' / 'epoch_2.pth').is_file() and not (tmp_path / 'cut' / 'epoch_3.pth').exists()
+    resumed = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'cut', '--resume'],
+                       cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, output_of(resumed)[-3000:]
+    after = losses(tmp_path / 'cut')
+    assert [after[i] for i in (5, 6)] == [reference[i] for i in (5, 6)]  # exact, from the resume point
+    assert [after[i] for i in (1, 2, 3, 4)] == [reference[i] for i in (1, 2, 3, 4)]
+
+
+def test_resume_without_the_rng_hook_differs(tmp_path, tiny_data):
+    """Shows the hook is needed: mmengine alone re-seeds, so masks and crops change after resume."""
+    config = write_pretrain_config(tmp_path / 'cfg.py', tiny_data, max_epochs=2,
+                                   extra='custom_hooks = []\n')
+    full = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'full'], cwd=tmp_path)
+    assert full.returncode == 0, output_of(full)[-3000:]
+    first = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'cut', '--cfg-options',
+                      'train_cfg.max_epochs=1'], cwd=tmp_path)
+    assert first.returncode == 0, output_of(first)[-3000:]
+    resumed = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'cut', '--resume'],
+                       cwd=tmp_path)
+    assert resumed.returncode == 0, output_of(resumed)[-3000:]
+    assert losses(tmp_path / 'cut')[3] != losses(tmp_path / 'full')[3]
+
+
+# ---- 5. fail fast ------------------------------------------------------------------------------
+def test_bad_knobs_fail_before_training(tmp_path, tiny_data):
+    config = write_pretrain_config(tmp_path / 'cfg.py', tiny_data)
+    cases = [
+        (['model.backbone.mask_layers=[0,12]'], 'mask_layers=[0, 12] contains 12'),
+        (['model.backbone.mask_ratios=[0.75,1.0]'], 'mask_ratios=[0.75, 1.0] contains 1.0'),
+        (['model.head.shot_weights=[1.0]'], 'shot_weights=[1.0] has 1 entries'),
+        (['model.backbone.type=CMAEVit'], "did you mean 'CMAEViT'"),
+        (['train_dataloader.dataset.data_root=/nowhere/imagenet'],
+         "data_root '/nowhere/imagenet' does not exist"),
+    ]
+    for options, message in cases:
+        result = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w', '--cfg-options',
+                           *options], cwd=tmp_path)
+        assert result.returncode == 1 and message in result.stderr, (options, output_of(result)[-3000:])
+        assert 'Traceback' not in result.stderr
+        assert not list((tmp_path / 'w').glob('*.pth'))
+
+
+def test_missing_imagenet100_root_names_the_builder(tmp_path):
+    result = run_tool(['tools/train.py', REPO / 'configs/selfsup/in100/cmae_vit-small-p16_L0-10_r0.75-0.1_in100.py',
+                       '--work-dir', tmp_path / 'w'], cwd=tmp_path)
+    assert result.returncode == 1, output_of(result)[-3000:]
+    assert "data_root 'data/imagenet100/' does not exist" in result.stderr
+    assert 'tools/dataset_converters/build_imagenet100.py' in result.stderr
+
+
+# ---- 8. no lost outputs ------------------------------------------------------------------------
+def test_a_new_run_never_overwrites_an_earlier_runs_checkpoints(tmp_path, tiny_data):
+    config = write_pretrain_config(tmp_path / 'cfg.py', tiny_data)
+    assert run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w'], cwd=tmp_path).returncode == 0
+    before = (tmp_path / 'w' / 'epoch_1.pth').read_bytes()
+    again = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w'], cwd=tmp_path)
+    assert again.returncode == 1 and 'already holds checkpoints' in again.stderr
+    assert '--resume' in again.stderr
+    assert (tmp_path / 'w' / 'epoch_1.pth').read_bytes() == before
+
+
+# ---- 7. numerical faults -----------------------------------------------------------------------
+def nan_config(tmp_path: Path, tiny_data: Path, skip: bool) -> Path:
+    (tmp_path / 'faults.py').write_text(KILLER)
+    hook = "dict(type='NonFiniteLossHook', skip=True)" if skip else "dict(type='NonFiniteLossHook')"
+    return write_pretrain_config(tmp_path / 'cfg.py', tiny_data, max_epochs=2,
+                                 extra="custom_imports = dict(imports=['cmae_mm', 'faults'])\n"
+                                       f"custom_hooks = [{hook}, dict(type='NaNAtIterHook')]\n")
+
+
+def test_nan_loss_stops_before_the_step_and_says_how_to_resume(tmp_path, tiny_data):
+    config = nan_config(tmp_path, tiny_data, skip=False)
+    env = tool_env(PYTHONPATH=str(tmp_path), CMAE_NAN_AT_ITER='3')
+    result = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w'], cwd=tmp_path, env=env)
+    assert result.returncode == 1, output_of(result)[-3000:]
+    assert 'the training loss is nan at iteration 3 (epoch 2)' in result.stderr, result.stderr[-3000:]
+    assert f"the last good checkpoint is {tmp_path / 'w' / 'epoch_1.pth'}" in result.stderr
+    assert '--resume' in result.stderr and 'Traceback' not in result.stderr
+    assert sorted(p.name for p in (tmp_path / 'w').glob('*.pth')) == ['epoch_1.pth']
+
+
+def test_nan_loss_skipped_when_asked(tmp_path, tiny_data):
+    config = nan_config(tmp_path, tiny_data, skip=True)
+    env = tool_env(PYTHONPATH=str(tmp_path), CMAE_NAN_AT_ITER='3')
+    result = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w'], cwd=tmp_path, env=env)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert 'loss is nan at iteration 3 (epoch 2); step skipped (skip=True; 1 skipped so far' in output_of(result)
+    ckpt = tmp_path / 'w' / 'epoch_2.pth'
+    from cmae_mm.engine.checkpoint import read_state_dict
+    assert all(torch.isfinite(v).all() for v in read_state_dict(str(ckpt)).values() if v.is_floating_point())
+
+
+# ---- 9. GPU path stays honest -------------------------------------------------------------------
+def test_cuda_makes_the_cpu_shims_no_ops_and_checks_mmcv_ops(monkeypatch):
+    from mmengine.config import Config
+
+    from cmae_mm.engine import cpu_compat
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    cfg = Config(dict(default_scope='mmdet', launcher='pytorch',
+                      model=dict(backbone=dict(norm_cfg=dict(type='SyncBN'))),
+                      optim_wrapper=dict(type='AmpOptimWrapper', optimizer=dict(type='SGD'))))
+    before = cfg.to_dict()
+    assert cpu_compat.replace_syncbn_on_cpu(cfg) == []
+    assert not cpu_compat.disable_amp_on_cpu(cfg)
+    assert not cpu_compat.setup_cpu_distributed(cfg)
+    assert cfg.to_dict() == before
+    with pytest.raises(cpu_compat.MMCVOpsError, match='CMAE_MMCV_CUDA=1'):
+        cpu_compat.check_mmcv_ops(cfg)  # this mmcv has CPU ops only
+    cpu_compat.check_mmcv_ops(Config(dict(default_scope='mmseg')))  # no mmcv op at run time
