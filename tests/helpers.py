@@ -283,7 +283,7 @@ def shrink_pretrain_cfg(cfg: Config, data_root: Path, work_dir: Path, batch_size
     loader.update(batch_size=batch_size, num_workers=0, persistent_workers=False)
     loader.dataset.data_root = str(data_root)
     for t in loader.dataset.pipeline:
-        if t['type'] == 'RandomResizedCrop':
+        if t['type'] in ('RandomResizedCrop', 'LoadRandomResizedCrop'):
             t['scale'] = TINY_IMG
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
@@ -560,3 +560,14 @@ def write_ade20k(parent: Path, splits: Dict[str, int] = None, size: int = 80) ->
             (root / 'annotations' / split).mkdir(parents=True, exist_ok=True)
             Image.fromarray(label).save(root / 'annotations' / split / f'{name}.png')
     return root
+
+
+def load_runner_checkpoint(path) -> dict:
+    """A whole Runner checkpoint (optimizer, message hub, ...), loaded with torch's default
+    ``weights_only=True`` under the suite's scoped allowlist (as ``--resume`` loads it)."""
+    import torch
+
+    from cmae_mm.engine.checkpoint import trusted_globals
+
+    with trusted_globals():
+        return torch.load(path)

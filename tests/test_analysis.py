@@ -271,8 +271,10 @@ def test_patch_labels_majority_and_ignore():
 
 
 def test_attention_maps_tool(image_folder, demo_checkpoint, tmp_path):
-    run_analysis('attention_maps', DEMO_CONFIG, demo_checkpoint, '--images', image_folder,
-                 '--num-images', 3, '--out-dir', tmp_path, cwd=tmp_path)
+    result = run_analysis('attention_maps', DEMO_CONFIG, demo_checkpoint, '--images', image_folder,
+                          '--num-images', 3, '--out-dir', tmp_path, cwd=tmp_path)
+    assert f'wrote {tmp_path / "attention_maps.png"} and {tmp_path / "attention_maps.json"}' \
+        in result.stdout
     data = json.loads((tmp_path / 'attention_maps.json').read_text())
     assert len(data['region_fraction']) == 3 and len(data['region_fraction'][0]) == 5  # mean + 4
     assert all(0 < f <= 1 for row in data['region_fraction'] for f in row)

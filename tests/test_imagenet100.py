@@ -246,7 +246,12 @@ def test_mae_data_config(imagenet1k, tmp_path):
     upstream = Config.fromfile(str(Path(mmpretrain.__file__).parent / '.mim' / 'configs' /
                                    '_base_' / 'datasets' / 'imagenet_bs512_mae.py'))
     assert 'custom_imports' not in cfg  # provided by the model bases (duplicates are an error)
-    assert cfg.train_pipeline == upstream.train_pipeline
+    # the suite's one-step LoadRandomResizedCrop replaces upstream's LoadImageFromFile +
+    # RandomResizedCrop with the same crop arguments; the rest of the pipeline is upstream's
+    ours, theirs = cfg.train_pipeline, upstream.train_pipeline
+    assert ours[0] == dict(theirs[1], type='LoadRandomResizedCrop')
+    assert [t['type'] for t in theirs[:2]] == ['LoadImageFromFile', 'RandomResizedCrop']
+    assert ours[1:] == theirs[2:]
     assert cfg.data_preprocessor == upstream.data_preprocessor
     loader = cfg.train_dataloader
     assert loader.batch_size * 8 == 256

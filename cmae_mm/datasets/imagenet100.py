@@ -3,12 +3,22 @@
 The builder that makes the subset from an ImageNet-1K root is
 ``tools/dataset_converters/build_imagenet100.py``.
 
+What the paper states, and what the suite chose
+-----------------------------------------------
+The paper (App. A.1) says only that ImageNet-100 "is a subset of ImageNet-1K and contains
+135,000 images from 100 random classes"; it publishes no class list and cites no source for one.
+The suite uses CMC's class list instead (below), because it is the ImageNet-100 that
+self-supervised work most widely uses and ships, so results are comparable with that work and
+the subset can be rebuilt exactly. It is not known to be the paper's subset: CMC's classes hold
+126,689 training and 5,000 validation images, not 135,000 (which is 100 x 1,350, i.e. the most
+any 100 ImageNet-1K classes can hold: 1,300 training plus 50 validation images each). Another list
+can be given to the dataset as ``metainfo=dict(classes=[...])``.
+
 Class list provenance
 ---------------------
 ``imagenet100_classes.txt`` (next to this module) is ``imagenet100.txt`` of the CMC repository
 (https://github.com/HobbitLong/CMC, commit ``bc687a26de7ae350d98f671d25d164b65336b8c2``), i.e. the
-subset of Tian, Krishnan & Isola, "Contrastive Multiview Coding" (ECCV 2020) that later
-self-supervised work (including the CMAE ImageNet-100 study) pre-trains on. It was checked to be
+subset of Tian, Krishnan & Isola, "Contrastive Multiview Coding" (ECCV 2020). It was checked to be
 identical, in the same order, to ``solo/data/dataset_subset/imagenet100_classes.txt`` of
 https://github.com/vturrisi/solo-learn, and every wnid was checked to be one of the 1000
 ImageNet-1K synsets (timm's ``imagenet_synsets.txt``). The file order defines the labels 0..99.

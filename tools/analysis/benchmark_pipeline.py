@@ -2,7 +2,8 @@
 
 Stock (mmpretrain's MAE pipeline, as in configs/_base_/datasets/imagenet_bs512_mae.py)::
 
-    LoadImageFromFile -> RandomResizedCrop(224, (0.2, 1.0), bicubic, pillow) -> RandomFlip -> PackInputs
+    LoadImageFromFile -> RandomResizedCrop(224, (0.2, 1.0), bicubic, pillow)
+        -> RandomFlip -> PackInputs
 
 Fast (cmae_mm.datasets.transforms.LoadRandomResizedCrop)::
 
@@ -110,7 +111,7 @@ def time_pass(pipeline: Callable[[dict], dict], files: Sequence[Path], seed: int
 
 
 def draft_share(pipeline, files: Sequence[Path], seed: int) -> float:
-    """Fraction of ``files`` whose crop the fast pipeline decoded with DCT scaling (untimed pass)."""
+    """Fraction of ``files`` whose crop the fast pipeline decoded DCT-scaled (an untimed pass)."""
     load = pipeline.transforms[0]
     factors = []
     original = load.draft_factor
@@ -128,7 +129,8 @@ def main() -> int:
     parser.add_argument('--files', type=Path, help='use the images under this directory '
                         '(recursive) instead of generated ones')
     parser.add_argument('--num-files', type=int, default=None,
-                        help='generated files (default 16), or the first N of --files (default all)')
+                        help='generated files (default 16), or the first N of --files '
+                        '(default all)')
     parser.add_argument('--images', type=int, default=256,
                         help='images per pipeline per round (cycling through the files)')
     parser.add_argument('--rounds', type=int, default=7)

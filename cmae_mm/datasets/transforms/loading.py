@@ -1,4 +1,4 @@
-"""Fused ``LoadImageFromFile`` + ``RandomResizedCrop``: sample the box first, then decode and resize.
+"""Fused ``LoadImageFromFile`` + ``RandomResizedCrop``: sample the box, then decode and resize.
 
 The MAE-style pre-training pipeline::
 
@@ -22,7 +22,8 @@ gives the same result about twice as fast (``tools/analysis/benchmark_pipeline.p
 * otherwise the image is decoded exactly as ``LoadImageFromFile`` does (``mmcv.imfrombytes``,
   OpenCV: BGR, EXIF orientation applied, greyscale/palette/CMYK/16-bit converted its way) and the
   crop, a view into it, is resized by torch's uint8 antialiased kernels, which implement Pillow's
-  filters (within +-2 grey levels of ``Image.resize``) about twice as fast, with no copy into Pillow.
+  filters (within +-2 grey levels of ``Image.resize``) about twice as fast, with no copy into
+  Pillow.
 
 The output is what the stock pair produces: ``results['img']`` a writable, C-contiguous BGR uint8
 ``(h, w, 3)`` array (the ``data_preprocessor``'s ``to_rgb`` flips it as before), ``img_shape`` its
@@ -71,9 +72,9 @@ class LoadRandomResizedCrop(RandomResizedCrop):
     """Load an image file and take a random resized crop of it in one step.
 
     A drop-in replacement for ``LoadImageFromFile`` followed by
-    ``RandomResizedCrop(backend='pillow')``: same crop sampling (inherited), same output keys, shape,
-    dtype and BGR channel order, pixels within resampling differences of the stock pair (see the
-    module docstring), about twice as fast.
+    ``RandomResizedCrop(backend='pillow')``: same crop sampling (inherited), same output keys,
+    shape, dtype and BGR channel order, pixels within resampling differences of the stock pair
+    (see the module docstring), about twice as fast.
 
     **Required Keys:**
 
@@ -99,6 +100,7 @@ class LoadRandomResizedCrop(RandomResizedCrop):
         backend (str): Only ``'pillow'`` (Pillow's antialiased filters); ``RandomResizedCrop``'s
             ``'cv2'`` resize (no antialiasing) is not reproduced.
         draft (bool): Use JPEG DCT-scaled decoding when the crop allows it. Defaults to True.
+            Never used with ``'nearest'``, which picks single pixels (DCT scaling averages them).
         to_float32 (bool): Return a float32 image, as ``LoadImageFromFile(to_float32=True)``.
             Defaults to False.
         backend_args (dict, optional): File backend arguments for ``mmengine.fileio.get``, as in
@@ -117,8 +119,9 @@ class LoadRandomResizedCrop(RandomResizedCrop):
                  backend_args: Optional[dict] = None) -> None:
         if backend != 'pillow':
             raise ValueError(
-                f"LoadRandomResizedCrop resizes with Pillow's filters only (backend='pillow'), got "
-                f"backend={backend!r}; for the cv2 resize use LoadImageFromFile + RandomResizedCrop")
+                f"LoadRandomResizedCrop resizes with Pillow's filters only (backend='pillow'), "
+                f'got backend={backend!r}; for the cv2 resize use LoadImageFromFile + '
+                f'RandomResizedCrop')
         if interpolation not in PILLOW_FILTERS:
             raise ValueError(f'interpolation must be one of {sorted(PILLOW_FILTERS)}, '
                              f'got {interpolation!r}')
@@ -127,7 +130,7 @@ class LoadRandomResizedCrop(RandomResizedCrop):
                          aspect_ratio_range=aspect_ratio_range, max_attempts=max_attempts,
                          interpolation='bicubic', backend=backend)
         self.interpolation = interpolation
-        self.draft = draft
+        self.draft = draft and interpolation != 'nearest'
         self.to_float32 = to_float32
         self.backend_args = None if backend_args is None else dict(backend_args)
 
@@ -176,12 +179,12 @@ class LoadRandomResizedCrop(RandomResizedCrop):
 
     def _load_crop(self, img_bytes: bytes) -> Tuple[np.ndarray, Tuple[int, int]]:
         """Decode, crop and resize; return the BGR crop and the decoded image's ``(h, w)``."""
-        im = self._open_draftable(img_bytes)
+        im = self._open_draftable(img_bytes) if self.draft else None
         if im is not None:
             # The stock sampler only reads ``img.shape[:2]``: give it the header size, no pixels.
             w, h = im.size
             top, left, crop_h, crop_w = self.rand_crop_params(np.empty((h, w, 0), np.uint8))
-            factor = self.draft_factor(crop_w, crop_h) if self.draft else 1
+            factor = self.draft_factor(crop_w, crop_h)
             if factor > 1:
                 return self._draft_crop(im, factor, (left, top, crop_w, crop_h)), (h, w)
             img = self._decode(img_bytes)
@@ -206,11 +209,11 @@ class LoadRandomResizedCrop(RandomResizedCrop):
             return None
         try:
             im = Image.open(io.BytesIO(img_bytes), formats=('JPEG',))
-        except (OSError, SyntaxError, ValueError):
-            return None  # OpenCV decides (and reports) below
-        if im.mode not in ('RGB', 'L'):
-            return None
-        if 'exif' in im.info and im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+            if im.mode not in ('RGB', 'L'):
+                return None
+            if 'exif' in im.info and im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+                return None
+        except Exception:  # noqa: BLE001  (a header Pillow dislikes: OpenCV decides, and reports)
             return None
         return im
 
@@ -247,7 +250,8 @@ class LoadRandomResizedCrop(RandomResizedCrop):
         y = F.interpolate(x, size=(out_h, out_w), mode=mode, **kwargs)
         return y[0].permute(1, 2, 0).contiguous().numpy()
 
-    def _draft_crop(self, im: Image.Image, factor: int, crop: Tuple[int, int, int, int]) -> np.ndarray:
+    def _draft_crop(self, im: Image.Image, factor: int,
+                    crop: Tuple[int, int, int, int]) -> np.ndarray:
         """Decode ``im`` at 1/``factor`` size (libjpeg DCT scaling) and resize the crop from it.
 
         Pillow resamples from the fractional box directly (the reduced crop is at least the output

@@ -15,7 +15,7 @@ iteration order: each call draws from ``numpy.random.default_rng([seed, results[
 (mmengine's ``BaseDataset.get_data_info`` sets ``sample_idx``, the index in the dataset).
 """
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
