@@ -12,13 +12,17 @@ that point — MAE's rounding rule, applied shot by shot. ViT-B/16 at 224 (196 p
 The same schedule object drives the ViT backbone (blocks) and, later, hierarchical backbones
 (stages): "layer" below means whatever unit the backbone enumerates.
 """
+import math
 from dataclasses import dataclass
 from numbers import Real
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ['ShotSchedule', 'random_keep']
+__all__ = ['FIRST_SHOT_ROUNDINGS', 'ShotSchedule', 'random_keep']
+
+#: Rounding rules of shot 1 (see :class:`ShotSchedule`).
+FIRST_SHOT_ROUNDINGS = ('keep_floor', 'mask_ceil')
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,11 @@ class ShotSchedule:
         num_layers (int): Number of encoder layers (blocks or stages) the schedule applies to.
         num_tokens (int, optional): Number of patch tokens before the first shot. When given, the
             schedule is also checked to keep at least one token and to remove at least one.
+        first_shot_rounding (str): How shot 1 rounds, following its base method so that the
+            one-shot model stays bit-exact to it: ``'keep_floor'`` (MAE, FCMAE: keep
+            ``int(N * (1 - η_1))``) or ``'mask_ceil'`` (SimMIM's mask generator: mask
+            ``ceil(N * η_1)``). Later shots always keep ``int(L * (1 - η_s))``.
+            Defaults to ``'keep_floor'``.
 
     Raises:
         ValueError: If an argument is malformed; the message names the argument, the value and
@@ -43,12 +52,14 @@ class ShotSchedule:
     ratios: Tuple[float, ...]
     num_layers: int
     num_tokens: Optional[int] = None
+    first_shot_rounding: str = 'keep_floor'
 
     def __init__(self,
                  layers: Sequence[int],
                  ratios: Sequence[float],
                  num_layers: int,
-                 num_tokens: Optional[int] = None) -> None:
+                 num_tokens: Optional[int] = None,
+                 first_shot_rounding: str = 'keep_floor') -> None:
         layers, ratios = _as_tuple('mask_layers', layers), _as_tuple('mask_ratios', ratios)
         if len(layers) == 0:
             raise ValueError('mask_layers=[] is empty: give at least one shot, e.g. '
@@ -76,6 +87,10 @@ class ShotSchedule:
         object.__setattr__(self, 'ratios', tuple(float(x) for x in ratios))
         object.__setattr__(self, 'num_layers', int(num_layers))
         object.__setattr__(self, 'num_tokens', num_tokens)
+        if first_shot_rounding not in FIRST_SHOT_ROUNDINGS:
+            raise ValueError(f'first_shot_rounding={first_shot_rounding!r}: allowed values are '
+                             f'{FIRST_SHOT_ROUNDINGS}.')
+        object.__setattr__(self, 'first_shot_rounding', first_shot_rounding)
         if num_tokens is not None:
             kept = self.kept_counts(num_tokens)
             if kept[-1] < 1:
@@ -103,8 +118,11 @@ class ShotSchedule:
             and every later layer up to the next shot.
         """
         counts, visible = [], num_tokens
-        for ratio in self.ratios:
-            visible = int(visible * (1 - ratio))
+        for shot, ratio in enumerate(self.ratios):
+            if shot == 0 and self.first_shot_rounding == 'mask_ceil':
+                visible = visible - math.ceil(visible * ratio)
+            else:
+                visible = int(visible * (1 - ratio))
             counts.append(visible)
         return counts
 

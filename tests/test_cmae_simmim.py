@@ -77,7 +77,7 @@ def test_zero_second_ratio_and_one_shot_are_stock_simmim_bit_for_bit():
         assert torch.equal(losses['loss'], ref)
         assert torch.equal(model.backbone.patch_embed.projection.weight.grad, ref_grad)
         assert torch.equal(losses['rec_err_shot1'], ref.detach())
-        assert losses['num_masked_cells_shot1'].item() == 10.  # ceil(16 * 0.6)
+        assert losses['masked_cells_shot1'].item() == 10.  # ceil(16 * 0.6)
 
 
 def test_second_shot_masks_only_visible_cells_at_stage3_input():
@@ -196,11 +196,11 @@ def test_build_from_registry_and_backward():
     model = MODELS.build(model_cfg(mask_ratios=(0.6, 0.4)))
     model.init_weights()
     losses = model.loss(torch.randn(2, 3, IMG, IMG), pipeline_masks(2))
-    assert set(losses) == {'loss', 'rec_err_shot1', 'rec_err_shot2', 'num_masked_cells_shot1',
-                           'num_masked_cells_shot2'}
+    assert set(losses) == {'loss', 'rec_err_shot1', 'rec_err_shot2', 'masked_cells_shot1',
+                           'masked_cells_shot2'}
     assert [k for k in losses if 'loss' in k] == ['loss']
-    assert losses['num_masked_cells_shot1'].item() == 10.
-    assert losses['num_masked_cells_shot2'].item() == 3.
+    assert losses['masked_cells_shot1'].item() == 10.
+    assert losses['masked_cells_shot2'].item() == 3.
     assert not losses['rec_err_shot2'].requires_grad
     total, _ = model.parse_losses(losses)
     assert torch.equal(total, losses['loss'])

@@ -401,3 +401,34 @@ def test_benchmark_script_runs(tmp_path):
     import json
     numbers = json.loads(out.read_text())
     assert set(numbers['images_per_s']) == {'stock', 'fast'} and numbers['files'] == 4
+
+
+def test_skip_bad_images_is_explicit_logged_and_counted(photos, tmp_path):
+    """With skip_bad_images=True a bad file is logged and counted, and mmengine's training dataset
+    draws another sample instead; without it the same file stops training naming the file."""
+    import cmae_mm  # noqa: F401
+    from mmpretrain.registry import DATASETS
+
+    from cmae_mm.datasets.transforms import ImageDecodeError
+
+    folder = tmp_path / 'data' / 'train' / 'cls'
+    folder.mkdir(parents=True)
+    (folder / 'a_good.JPEG').write_bytes(photos['china'].read_bytes())
+    data = photos['flower'].read_bytes()
+    (folder / 'b_truncated.JPEG').write_bytes(data[:len(data) // 2])
+
+    def dataset(skip: bool):
+        return DATASETS.build(dict(
+            type='CustomDataset', data_root=str(tmp_path / 'data'), data_prefix='train',
+            with_label=False, pipeline=[
+                dict(type='LoadRandomResizedCrop', scale=32, skip_bad_images=skip),
+                dict(type='PackInputs')]))
+
+    strict = dataset(skip=False)
+    bad = [i for i in range(len(strict)) if 'b_truncated' in strict.get_data_info(i)['img_path']][0]
+    with pytest.raises(ImageDecodeError, match='b_truncated.JPEG.*skip_bad_images=True'):
+        strict[bad]
+    lenient = dataset(skip=True)
+    sample = lenient[bad]  # training mode: the dataset re-fetches another index
+    assert 'a_good' in sample['data_samples'].img_path
+    assert lenient.pipeline.transforms[0].num_skipped >= 1

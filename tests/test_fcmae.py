@@ -16,7 +16,7 @@ from mmpretrain.registry import MODELS
 import cmae_mm  # noqa: F401  (registers the models)
 from cmae_mm.masking import random_keep
 from cmae_mm.models.backbones.fcmae_convnext import cell_mask, masked_block_forward
-from cmae_mm.models.selfsup.fcmae import MASKED_CELLS_KEY
+from cmae_mm.models.heads.cmae_head import SHOT_CELLS_KEY as MASKED_CELLS_KEY
 
 TINY = dict(depths=[1, 1, 2, 1], channels=[8, 16, 32, 64])
 IMG = 128

@@ -162,6 +162,12 @@ def test_build_annfile_mode_and_load(imagenet1k, tmp_path):
     assert len(val) == 100
     assert val[5]['data_samples'].gt_label.tolist() == [5]
 
+    bad = tmp_path / 'bad.txt'
+    bad.write_text('\n'.join(lines[:3] + [lines[3].replace(' ', '_')] + lines[4:6]) + '\n')
+    with pytest.raises(ValueError, match=r"ann file '.*bad.txt', line 4: .* is not '<relative/path> "
+                                         r"<integer label>'"):
+        ImageNet100(data_root=str(imagenet1k), ann_file=str(bad))
+
 
 def test_dataset_reads_imagenet1k_folders_directly(imagenet1k):
     train = ImageNet100(data_root=str(imagenet1k), split='train')  # extra classes are ignored

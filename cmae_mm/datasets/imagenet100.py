@@ -43,6 +43,7 @@ import re
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
 
+from mmengine.fileio import list_from_file
 from mmengine.logging import MMLogger
 from mmpretrain.datasets import ImageNet
 from mmpretrain.datasets.custom import find_folders, get_samples
@@ -197,6 +198,17 @@ class ImageNet100(ImageNet):
                 '<data_root>/meta/<split>.txt).') from err
         return folders
 
+    def _check_ann_lines(self) -> None:
+        """Reject a malformed ann file line with its number (mmpretrain's parser does not say)."""
+        for lineno, line in enumerate(list_from_file(self.ann_file), start=1):
+            parts = line.strip().rsplit(' ', 1)
+            if not line.strip():
+                continue
+            if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
+                raise ValueError(
+                    f"{type(self).__name__}: ann file '{self.ann_file}', line {lineno}: "
+                    f"{line.strip()!r} is not '<relative/path> <integer label>'.")
+
     def load_data_list(self) -> List[dict]:
         """Load the samples and check that every label is a valid class index.
 
@@ -204,8 +216,11 @@ class ImageNet100(ImageNet):
             List[dict]: ``{'img_path', 'gt_label'}`` dicts (``img_path`` only when unlabelled).
 
         Raises:
-            ValueError: If an ann file holds a label outside ``[0, num_classes)``.
+            ValueError: If an ann file line is not ``<path> <integer label>`` (naming the file and
+                the line number), or holds a label outside ``[0, num_classes)``.
         """
+        if self.ann_file and self.with_label:
+            self._check_ann_lines()
         data_list = super().load_data_list()
         if self.with_label:
             num_classes = len(self.CLASSES)

@@ -34,6 +34,7 @@ unreadable file as ``None`` (failing later on ``None.shape``), a truncated, corr
 file raises :class:`ImageDecodeError` naming the file.
 """
 import io
+import logging
 from typing import Optional, Sequence, Tuple, Union
 
 import cv2
@@ -42,6 +43,7 @@ import mmengine.fileio as fileio
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 from PIL import Image
@@ -105,6 +107,11 @@ class LoadRandomResizedCrop(RandomResizedCrop):
             Defaults to False.
         backend_args (dict, optional): File backend arguments for ``mmengine.fileio.get``, as in
             ``LoadImageFromFile``. Defaults to None (the backend is inferred from the path).
+        skip_bad_images (bool): ``False`` (default): a truncated, corrupt or non-image file raises
+            :class:`ImageDecodeError` naming it. ``True``: it is logged (a warning naming the file
+            and the running count, :attr:`num_skipped`) and the transform returns None, so that
+            mmengine's dataset draws another sample (in training; ``BaseDataset`` re-fetches up
+            to ``max_refetch`` times).
     """
 
     def __init__(self,
@@ -116,7 +123,8 @@ class LoadRandomResizedCrop(RandomResizedCrop):
                  backend: str = 'pillow',
                  draft: bool = True,
                  to_float32: bool = False,
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 skip_bad_images: bool = False) -> None:
         if backend != 'pillow':
             raise ValueError(
                 f"LoadRandomResizedCrop resizes with Pillow's filters only (backend='pillow'), "
@@ -133,6 +141,9 @@ class LoadRandomResizedCrop(RandomResizedCrop):
         self.draft = draft and interpolation != 'nearest'
         self.to_float32 = to_float32
         self.backend_args = None if backend_args is None else dict(backend_args)
+        self.skip_bad_images = bool(skip_bad_images)
+        #: Files skipped so far by this worker (``skip_bad_images=True``).
+        self.num_skipped = 0
 
     def draft_factor(self, crop_w: int, crop_h: int) -> int:
         """The largest DCT scaling factor that keeps the crop at least the output size.
@@ -150,14 +161,15 @@ class LoadRandomResizedCrop(RandomResizedCrop):
                 return factor
         return 1
 
-    def transform(self, results: dict) -> dict:
+    def transform(self, results: dict) -> Optional[dict]:
         """Load ``results['img_path']`` and store its random resized crop.
 
         Args:
             results: Result dict with ``img_path``.
 
         Returns:
-            ``results`` with ``img``, ``img_shape`` and ``ori_shape`` set.
+            ``results`` with ``img``, ``img_shape`` and ``ori_shape`` set; None for a bad file
+            with ``skip_bad_images=True``.
 
         Raises:
             ImageDecodeError: The file is not an image, or is truncated or corrupt; the message
@@ -169,7 +181,15 @@ class LoadRandomResizedCrop(RandomResizedCrop):
             img, ori_shape = self._load_crop(img_bytes)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             # Pillow reports truncated data and bad markers this way; _decode raises OSErrors.
-            raise ImageDecodeError(f'cannot decode image {filename}: {e}') from e
+            if not self.skip_bad_images:
+                raise ImageDecodeError(
+                    f'cannot decode image {filename}: {e} (to skip such files, set '
+                    'skip_bad_images=True in LoadRandomResizedCrop)') from e
+            self.num_skipped += 1
+            print_log(f'LoadRandomResizedCrop: skipped {filename} ({e}); {self.num_skipped} '
+                      'file(s) skipped so far in this worker', logger='current',
+                      level=logging.WARNING)
+            return None
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

@@ -14,7 +14,6 @@ of the 36 cells; at the input of ``stages[3]`` (6 x 6 tokens of width 1024, one 
 keeps ``int(14 * 0.9) = 12`` of the 14 visible cells and masks 2 more; the target is the union
 (24 cells).
 """
-import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -72,7 +71,8 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
         self.num_cells = self.cell_grid[0] * self.cell_grid[1]
         self.mask_cell = mask_cell
         self.schedule = ShotSchedule(
-            mask_layers, mask_ratios, num_layers=len(self.stages), num_tokens=self.num_cells)
+            mask_layers, mask_ratios, num_layers=len(self.stages), num_tokens=self.num_cells,
+            first_shot_rounding='mask_ceil')
         if self.schedule.layers[0] != 0:
             raise ValueError(
                 f'mask_layers={list(self.schedule.layers)} starts at stage '
@@ -100,14 +100,7 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
 
         #: Visible cells after each shot: SimMIM's rule for shot 1 (``ceil(N * η_1)`` masked),
         #: :func:`random_keep`'s rule (``int(L * (1 - η))`` kept) for the later shots.
-        self.visible_counts: List[int] = [
-            self.num_cells - math.ceil(self.num_cells * self.schedule.ratios[0])]
-        for ratio in self.schedule.ratios[1:]:
-            self.visible_counts.append(int(self.visible_counts[-1] * (1 - ratio)))
-        if self.visible_counts[-1] < 1:
-            raise ValueError(
-                f'{self.schedule} leaves no visible cell of {self.num_cells} (visible after each '
-                f'shot: {self.visible_counts}): lower mask_ratios={list(self.schedule.ratios)}.')
+        self.visible_counts: List[int] = self.schedule.kept_counts(self.num_cells)
 
         # One learnable mask token per later shot that can remove something, with the width of
         # its stage's input; none otherwise (so that the η = 0 model is SimMIM's, parameter for

@@ -8,6 +8,9 @@ from mmpretrain.registry import MODELS
 #: Prefix of the logged per-shot reconstruction errors. mmengine's ``parse_losses`` sums every key
 #: containing "loss" into the optimised total, so these keys must not contain it.
 SHOT_ERROR_KEY = 'rec_err_shot'
+#: Prefix of the logged number of mask cells shot ``s`` removed (mean per image) of the hierarchical
+#: families (SimMIM-Swin, FCMAE); like ``rec_err_shot`` it must not contain "loss".
+SHOT_CELLS_KEY = 'masked_cells_shot'
 
 
 @MODELS.register_module()

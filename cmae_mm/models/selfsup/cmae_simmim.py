@@ -7,11 +7,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ...masking import ShotSchedule
-from ..heads.cmae_head import SHOT_ERROR_KEY
-
-#: Prefix of the logged mean number of cells each shot masked per image. Like ``rec_err_shot``, it
-#: must not contain "loss" (mmengine sums every such key into the optimised total).
-SHOT_CELLS_KEY = 'num_masked_cells_shot'
+from ..heads.cmae_head import SHOT_CELLS_KEY, SHOT_ERROR_KEY
 
 
 @MODELS.register_module()
@@ -21,7 +17,7 @@ class CMAESimMIM(SimMIM):
     Shot 1 is the pipeline's ``data_sample.mask``; the backbone adds the later shots and returns
     the union, which the head (mmpretrain's :class:`SimMIMHead`) reconstructs. Every iteration also
     logs, not optimised, ``rec_err_shot{s}`` (the head's loss on the cells of shot ``s`` alone) and
-    ``num_masked_cells_shot{s}`` (cells shot ``s`` masked, mean per image).
+    ``masked_cells_shot{s}`` (cells shot ``s`` masked, mean per image).
 
     Args:
         *args, **kwargs: Arguments of :class:`SimMIM` (``backbone``, ``neck``, ``head``, ...).
@@ -48,7 +44,7 @@ class CMAESimMIM(SimMIM):
         Returns:
             Dict[str, torch.Tensor]: ``loss`` (on the union of the shots' cells), and for
             ``s = 1..S`` the detached ``rec_err_shot{s}`` (0 for a shot that masked nothing) and
-            ``num_masked_cells_shot{s}`` (float).
+            ``masked_cells_shot{s}`` (float).
         """
         mask = torch.stack([data_sample.mask for data_sample in data_samples])
         outs, union_mask, shot_index = self.backbone(inputs, mask)

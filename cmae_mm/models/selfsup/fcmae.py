@@ -6,9 +6,8 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-#: Prefix of the logged number of cells each shot removed (per image). Must not contain "loss":
-#: mmengine's ``parse_losses`` sums every such key into the optimised total.
-MASKED_CELLS_KEY = 'masked_cells_shot'
+from ..heads.cmae_head import SHOT_CELLS_KEY
+
 
 
 @MODELS.register_module()
@@ -99,7 +98,7 @@ class FCMAE(BaseSelfSupervisor):
         num_shots = self.backbone.schedule.num_shots
         losses = self.head.loss(pred, inputs, shot_index, num_shots)
         for s in range(1, num_shots + 1):
-            losses[f'{MASKED_CELLS_KEY}{s}'] = (shot_index == s).sum(dim=1).float().mean()
+            losses[f'{SHOT_CELLS_KEY}{s}'] = (shot_index == s).sum(dim=1).float().mean()
         return losses
 
     @torch.no_grad()
