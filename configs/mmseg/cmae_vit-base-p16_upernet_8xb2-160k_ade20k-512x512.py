@@ -10,6 +10,9 @@
 # TransferViT (strict loading: only the pre-training final norm ln1 is unused) and not mmseg's MAE.
 #   tools/dist_train.sh configs/mmseg/cmae_vit-base-p16_upernet_8xb2-160k_ade20k-512x512.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/cmae_vitb_300e/epoch_300.pth
+# Which checkpoint: the default is the ImageNet-1K 300-epoch run (cmae_vitb_300e.py): paper
+# Sec. 3.2's 46.1 mIoU (MAE: 45.8, ..._mae-pt.py). Paper Tab. 5's segmentation (38.9 vs MAE 38.3)
+# comes from the ImageNet-100 study's ViT-B/16: ..._in100-pt.py and ..._in100-pt-mae.py.
 _base_ = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
 model = dict(

@@ -1,7 +1,16 @@
-# Conditional MAE ViT-B/16, L(0,10; 0.75,0.1), ImageNet-1K, 800 epochs (paper Fig. 8, App. A.1).
-# The appendix gives base lr 1e-5 for this run (vs 1.5e-4 at 300 epochs); it is used as written.
+# Conditional MAE ViT-B/16, L(0,10; 0.75,0.1), ImageNet-1K, 800 epochs (paper Fig. 8, App. A.1):
+# total batch 4096 (8 GPUs x 512), 40 warm-up epochs then cosine, weight decay 0.05, AMP.
+# Learning rate: MAE's base lr 1.5e-4 x 4096/256, the same as the 300-epoch run.
+#   App. A.1 literally gives "1e-5 base learning rate" for this run. We read that as a typo: the
+#   paper says it follows MAE, and MAE uses base lr 1.5e-4 at every size and length; App. A.1
+#   itself gives 1.5e-4 for ViT-B at 300 epochs; and 1e-5 is 15x lower than that for a run 2.7x
+#   longer. To run the literal value (base 1e-5 x 4096/256 = 1.6e-4):
+#   tools/dist_train.sh configs/selfsup/cmae_vitb_800e.py 8 \
+#       --cfg-options optim_wrapper.optimizer.lr=1.6e-4
+# Fine-tuning: classification/imagenet1k/cmae_vit-base-p16_ft-100e_in1k_from800e.py (drop path 0.12).
+# MAE baseline (same recipe, L(0; 0.75)): mae_vitb_800e.py.
 _base_ = './cmae_vitb_300e.py'
-optim_wrapper = dict(optimizer=dict(lr=1e-5 * 4096 / 256))
+optim_wrapper = dict(optimizer=dict(lr=1.5e-4 * 4096 / 256))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
          convert_to_iter_based=True),

@@ -1,7 +1,8 @@
-# MAE's end-to-end fine-tuning recipe (paper App. A.1; mmpretrain's mae/benchmarks ViT-B config):
-# 100 epochs, AdamW (0.9, 0.999), weight decay 0.05, layer-wise lr decay 0.65, drop path 0.1,
-# 5 warm-up epochs then cosine, global-average-pooled features (out_type='avg_featmap'),
-# RandAugment, mixup 0.8, cutmix 1.0, label smoothing 0.1, random erasing 0.25.
+# MAE's end-to-end fine-tuning recipe (mmpretrain's mae/benchmarks ViT-B config). The paper
+# (App. A.1) gives 100 epochs, AdamW, weight decay 0.05, layer-wise lr decay 0.65, drop path 0.1,
+# 5 warm-up epochs then cosine and global-average-pooled features (out_type='avg_featmap'),
+# "following MAE"; it names no augmentation. The rest are MAE's recipe values: AdamW betas
+# (0.9, 0.999), RandAugment, mixup 0.8, cutmix 1.0, label smoothing 0.1, random erasing 0.25.
 # The encoder (TransferViT: mmpretrain's VisionTransformer with a strict Pretrained load) is
 # initialised from the `backbone.*` weights of a (Conditional) MAE pre-training checkpoint: set
 # model.backbone.init_cfg.checkpoint (e.g. with --cfg-options). By MAE's design the checkpoint's

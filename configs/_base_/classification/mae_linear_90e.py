@@ -9,3 +9,8 @@ model = dict(backbone=dict(type='TransferViT'))
 train_dataloader = dict(batch_size=128)
 optim_wrapper = dict(optimizer=dict(lr=0.1 * 1024 / 256))
 auto_scale_lr = dict(base_batch_size=1024)
+# "learning rate 0.1" or base lr 0.1? App. A.1 says "Following MAE, ... 90 epochs with learning
+# rate 0.1 and 1024 batch size" without "base". Kept as a base lr (lr = 0.1 x 1024/256 = 0.4):
+# 0.1 is MAE's linear-probe *base* lr (blr, scaled by batch/256), and the paragraph says it follows
+# MAE. The literal reading (lr 0.1 at batch 1024, i.e. base 0.025), for any linear-probe config:
+#   --cfg-options optim_wrapper.optimizer.lr=0.1

@@ -17,7 +17,9 @@ model = dict(
         type='TransferConvNeXt',
         init_cfg=dict(type='Pretrained', prefix='backbone.',
                       checkpoint='work_dirs/cmae_fcmae_convnextv2b_800e/epoch_800.pth')),
-    head=dict(init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02 * 0.001, bias=0.)))
+    # (_delete_: the base's head init_cfg is None, which a dict cannot be merged into)
+    head=dict(init_cfg=dict(_delete_=True, type='TruncNormal', layer='Linear', std=0.02 * 0.001,
+                            bias=0.)))
 optim_wrapper = dict(
     constructor='LearningRateDecayOptimWrapperConstructor',
     optimizer=dict(lr=6.25e-4 * 1024 / 256),
