@@ -88,7 +88,7 @@ def load_class_list(path: PathLike = CLASS_LIST_FILE) -> Tuple[str, ...]:
         raise FileNotFoundError(f"Class list '{path}' does not exist (expected a text file with "
                                 'one WordNet id such as n01558993 per line).')
     wnids: List[str] = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(list_from_file(str(path)), start=1):
         wnid = line.strip()
         if not wnid:
             continue

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from mmengine.fileio import list_from_file
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
@@ -46,7 +47,7 @@ def read_wnids(path: Path) -> List[str]:
     if not path.is_file():
         raise FileNotFoundError(f'Tiny ImageNet class list not found: {path}')
     wnids: List[str] = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(list_from_file(str(path)), start=1):
         wnid = line.strip()
         if not wnid:
             continue
@@ -74,7 +75,7 @@ def read_words(path: Path, wnids: List[str]) -> Dict[str, str]:
         ValueError: On a line without a tab between the wnid and its names.
     """
     wanted, names = set(wnids), {}
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(list_from_file(str(path)), start=1):
         if not line.strip():
             continue
         wnid, sep, words = line.partition('\t')
@@ -124,7 +125,7 @@ def parse_val_annotations(path: Path, class_index: Dict[str, int], wnids_file: P
     if not path.is_file():
         raise FileNotFoundError(f'Tiny ImageNet val annotations not found: {path}')
     samples, seen = [], set()
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(list_from_file(str(path)), start=1):
         if not line.strip():
             continue
         fields = line.strip().split('\t')
