@@ -50,6 +50,11 @@ class CMAEViT(MAEViT):
                 f"CMAEViT got mask_ratio={kwargs['mask_ratio']!r}: a Conditional MAE schedule is "
                 f'set with mask_layers=[...] and mask_ratios=[...] (MAE is mask_layers=[0], '
                 f'mask_ratios=[{kwargs["mask_ratio"]}]).')
+        sizes = img_size if isinstance(img_size, (tuple, list)) else (img_size, img_size)
+        if any(not isinstance(x, int) or x < patch_size or x % patch_size for x in sizes):
+            raise ValueError(
+                f'CMAEViT got img_size={img_size!r} with patch_size={patch_size!r}: the image side '
+                f'must be a positive multiple of the patch size (e.g. 224 with 16).')
         super().__init__(arch=arch, img_size=img_size, patch_size=patch_size, **kwargs)
         self.schedule = ShotSchedule(
             mask_layers, mask_ratios, num_layers=self.num_layers, num_tokens=self.num_patches)
