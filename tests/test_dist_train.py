@@ -6,6 +6,7 @@ GPU ("Found no NVIDIA driver"), and the config's SyncBN layers cannot be wrapped
 layers only work with GPU modules"). ``tools/slurm_train.sh`` runs one task through a stand-in
 ``srun`` that sets the variables slurm sets (marked slow: run with ``-m slow``).
 """
+import json
 import pickle
 import re
 import stat
@@ -16,7 +17,8 @@ import pytest
 import torch
 
 import cmae_mm  # noqa: F401  (torch.load of Runner checkpoints)
-from helpers import free_port, output_of, run_logs, run_tool, tool_env, write_classifier_config
+from helpers import (free_port, load_runner_checkpoint, output_of, run_logs, run_tool, tool_env,
+                     write_classifier_config)
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU (gloo) path')
 
@@ -45,7 +47,7 @@ def test_dist_train_sh_two_cpu_processes(dist_run):
     assert 'model.backbone.norm_cfg: SyncBN -> BN' in out
     ranks = set(re.findall(r'gloo process group, rank (\d) of 2', out))
     assert ranks == {'0', '1'}, out[-6000:]
-    ckpt = torch.load(dist_run.work_dir / 'epoch_1.pth')
+    ckpt = load_runner_checkpoint(dist_run.work_dir / 'epoch_1.pth')
     assert ckpt['meta']['epoch'] == 1 and ckpt['meta']['iter'] == 2
 
 
@@ -106,3 +108,59 @@ def test_scripts_are_executable():
     tools = Path(__file__).resolve().parents[1] / 'tools'
     for name in ('dist_train.sh', 'dist_test.sh', 'slurm_train.sh'):
         assert (tools / name).stat().st_mode & stat.S_IXUSR, name
+
+
+def deterministic_gn_config(path: Path, data_root: Path, batch_size: int) -> Path:
+    """The tiny classifier with per-sample normalisation (GroupNorm), no random augmentation and
+    an unshuffled sampler: every sample's gradient is independent of how samples are split into
+    batches and processes, so 2 processes x batch B must equal 1 process x batch 2B."""
+    write_classifier_config(path, data_root, norm='GN', batch_size=batch_size)
+    text = path.read_text()
+    text = text.replace("dict(type='GN', requires_grad=True)", "dict(type='GN', num_groups=4, requires_grad=True)")
+    text = text.replace("    dict(type='RandomResizedCrop', scale=32),\n    dict(type='RandomFlip', prob=0.5, direction='horizontal'),\n",
+                        "    dict(type='Resize', scale=(32, 32)),\n")
+    text = text.replace("sampler=dict(type='DefaultSampler', shuffle=True)", "sampler=dict(type='DefaultSampler', shuffle=False)")
+    assert 'RandomResizedCrop' not in text and 'shuffle=True' not in text
+    path.write_text(text)
+    return path
+
+
+def test_dist_train_equals_one_process_with_the_same_total_batch(tmp_path, shared_imagenet_folder):
+    """2 CPU processes x batch 2 and 1 process x batch 4, same seed: same weights after 2 steps
+    (DDP averages the two halves' gradients; only the summation order differs)."""
+    from cmae_mm.engine.checkpoint import read_state_dict
+
+    dist_cfg = deterministic_gn_config(tmp_path / 'gn_dist.py', shared_imagenet_folder, batch_size=2)
+    single_cfg = deterministic_gn_config(tmp_path / 'gn_single.py', shared_imagenet_folder, batch_size=4)
+    env = tool_env(OMP_NUM_THREADS='1')
+    dist = run_tool(['tools/dist_train.sh', dist_cfg, '2', '--work-dir', tmp_path / 'dist', '--no-validate'],
+                    cwd=tmp_path, env=env)
+    assert dist.returncode == 0, output_of(dist)[-4000:]
+    single = run_tool(['tools/train.py', single_cfg, '--work-dir', tmp_path / 'single', '--no-validate'],
+                      cwd=tmp_path, env=env)
+    assert single.returncode == 0, output_of(single)[-4000:]
+    assert 'Epoch(train) [1][2/2]' in run_logs(tmp_path / 'dist')
+    assert 'Epoch(train) [1][2/2]' in run_logs(tmp_path / 'single')
+    a = read_state_dict(str(tmp_path / 'dist' / 'epoch_1.pth'))
+    b = read_state_dict(str(tmp_path / 'single' / 'epoch_1.pth'))
+    assert a.keys() == b.keys()
+    for key in a:
+        if a[key].is_floating_point():
+            torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+def test_dist_test_metrics_equal_test_py(dist_run, tmp_path):
+    ckpt = dist_run.work_dir / 'epoch_1.pth'
+    if not ckpt.is_file():
+        pytest.skip('dist_train.sh failed (see test_dist_train_sh_two_cpu_processes)')
+    one = run_tool(['tools/test.py', dist_run.config, ckpt, '--work-dir', tmp_path / 'one'], cwd=tmp_path)
+    two = run_tool(['tools/dist_test.sh', dist_run.config, ckpt, '2', '--work-dir', tmp_path / 'two'],
+                   cwd=tmp_path, env=dist_run.env)
+    assert one.returncode == 0 and two.returncode == 0, (output_of(one) + output_of(two))[-4000:]
+
+    def metrics(work_dir: Path) -> dict:
+        files = [p for p in work_dir.glob('*/*.json')]
+        assert len(files) == 1, files
+        return json.loads(files[0].read_text())
+
+    assert metrics(tmp_path / 'one')['accuracy/top1'] == metrics(tmp_path / 'two')['accuracy/top1']
