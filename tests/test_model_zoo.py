@@ -1,0 +1,59 @@
+"""The Model Zoo: generated from committed results, valid for the model-index tools, configs build."""
+from pathlib import Path
+
+import pytest
+import yaml
+from mmengine.config import Config
+
+from cmae_mm.study.zoo import FAMILIES, render_zoo, write_zoo
+from helpers import REPO
+
+
+def test_committed_zoo_files_are_what_the_committed_results_produce():
+    stale = write_zoo(REPO, check=True)
+    assert not stale, f'regenerate with `python tools/study/study.py zoo`: {stale}'
+
+
+def test_metafiles_pass_the_model_index_checks():
+    from modelindex import load
+
+    index = load(str(REPO / 'model-index.yml'))
+    errors = [e for e in index.collect_check_errors() if e['errors']]
+    assert not errors, errors
+    names = {m.name for m in index.models}
+    assert len(names) == sum(len(f.rows) for f in FAMILIES)
+
+
+def metafile_models():
+    index = yaml.safe_load((REPO / 'model-index.yml').read_text())
+    for meta in index['Import']:
+        for model in yaml.safe_load((REPO / meta).read_text())['Models']:
+            yield model
+
+
+@pytest.mark.parametrize('model', list(metafile_models()), ids=lambda m: m['Name'])
+def test_every_listed_config_exists_and_builds(model):
+    import cmae_mm  # noqa: F401
+    from mmpretrain.registry import MODELS
+
+    path = REPO / model['Config']
+    assert path.is_file(), model['Config']
+    cfg = Config.fromfile(str(path))
+    cfg.merge_from_dict(model['Metadata'].get('Config Options', {}))
+    built = MODELS.build(cfg.model)
+    assert hasattr(built.backbone, 'schedule')
+    assert str(built.backbone.schedule).replace(' ', '') == model['Metadata']['Shot Schedule'].replace(' ', '')
+
+
+def test_rows_without_a_run_say_so_and_paper_numbers_stay_in_their_column(tmp_path):
+    files = render_zoo(tmp_path)  # no results anywhere: every suite cell must say so
+    for family in FAMILIES:
+        table = files[f'{family.folder}/README.md'].split('## Results')[1].split('## ')[0]
+        rows = [line for line in table.splitlines() if line.startswith('| [')]
+        assert len(rows) == len(family.rows)
+        for row, spec in zip(rows, family.rows):
+            cells = [c.strip() for c in row.strip('|').split('|')]
+            assert cells[4] == 'no run yet'
+            assert cells[5] == (spec.paper or '—')
+    for meta in [f for f in files if f.endswith('metafile.yml')]:
+        assert all(m['Results'] is None for m in yaml.safe_load(files[meta])['Models'])
