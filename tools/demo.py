@@ -17,10 +17,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Tuple
-
-import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / 'configs' / 'selfsup' / 'cmae_vit-tiny-p4_digits_demo.py'
@@ -43,64 +39,6 @@ def new_run_dir(base: Path) -> Path:
     raise RuntimeError(f'could not create a new run folder under {base}')
 
 
-def write_digits(data_root: Path, size: int, seed: int = 0) -> Tuple[int, int]:
-    """Write the digits as RGB PNGs in the folder layout; returns (#train, #val)."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    idx_train, idx_val = train_test_split(
-        np.arange(len(digits.target)), test_size=0.2, stratify=digits.target, random_state=seed)
-    for split, indices in (('train', idx_train), ('val', idx_val)):
-        for i in indices:
-            folder = data_root / split / str(digits.target[i])
-            folder.mkdir(parents=True, exist_ok=True)
-            pixels = (digits.images[i] / 16. * 255).astype(np.uint8)  # values 0..16
-            Image.fromarray(pixels).resize((size, size), Image.BICUBIC).convert('RGB').save(
-                folder / f'{i:04d}.png')
-    return len(idx_train), len(idx_val)
-
-
-def iter_batches(model, data_root: Path, split: str, batch_size: int = 256):
-    """Yield pre-processed batches (dict with ``inputs`` and ``data_samples``) of a split."""
-    from mmengine.dataset import default_collate
-    from mmpretrain.registry import DATASETS
-
-    dataset = DATASETS.build(dict(
-        type='CustomDataset', data_root=str(data_root), data_prefix=split,
-        pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))
-    for start in range(0, len(dataset), batch_size):
-        end = min(start + batch_size, len(dataset))
-        yield model.data_preprocessor(default_collate([dataset[i] for i in range(start, end)]),
-                                      False)
-
-
-@torch.no_grad()
-def extract(model, data_root: Path, split: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Average-pooled final patch features of the unmasked images, and their labels."""
-    model.eval()
-    feats, labels = [], []
-    for data in iter_batches(model, data_root, split):
-        tokens = model.backbone(data['inputs'], mask=None)[0]  # (B, 1 + N, C) after final norm
-        feats.append(tokens[:, 1:].mean(dim=1).numpy())
-        labels += [int(s.gt_label) for s in data['data_samples']]
-    return np.concatenate(feats), np.array(labels)
-
-
-def linear_probe(model, data_root: Path) -> float:
-    """Top-1 (%) of a logistic-regression probe trained on train features, tested on val."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    x_train, y_train = extract(model, data_root, 'train')
-    x_val, y_val = extract(model, data_root, 'val')
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=0.1))
-    probe.fit(x_train, y_train)
-    return 100. * float((probe.predict(x_val) == y_val).mean())
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,9 +53,10 @@ def main() -> int:
     import cmae_mm  # noqa: F401  (registers the models, applies the compat layer)
     from mmengine.config import Config
     from mmengine.runner import Runner, set_random_seed
-    from mmpretrain.registry import MODELS
 
     from cmae_mm.analysis import save_reconstruction_grid
+    from cmae_mm.study.data import write_digits
+    from cmae_mm.study.evaluations import build_model, iter_batches, probe_accuracy
 
     t0 = time.time()
     run_dir = new_run_dir(Path(args.work_root))
@@ -146,11 +85,9 @@ def main() -> int:
     t_train = time.time() - t0
 
     step('[3/4] linear probe on the digit labels (frozen encoder, unmasked images)')
-    acc_pretrained = linear_probe(runner.model, data_root)
-    set_random_seed(0)
-    random_model = MODELS.build(cfg.model)
-    random_model.init_weights()
-    acc_random = linear_probe(random_model, data_root)
+    acc_pretrained = probe_accuracy(runner.model, data_root)
+    # the same encoder randomly initialised, with the config's data preprocessor (as the trained one)
+    acc_random = probe_accuracy(build_model(cfg, None, seed=0), data_root)
 
     step('[4/4] reconstruction grid')
     pre = cfg.data_preprocessor

@@ -1,4 +1,16 @@
-"""The paper's ImageNet-100 study grid, and (later) result collection and Model Zoo tables."""
-from .grid import StudyMember, in100_study
+"""The paper's ImageNet-100 study grid, and a runner for studies written as YAML files.
 
-__all__ = ['StudyMember', 'in100_study']
+* :mod:`.grid` - the ImageNet-100 grid (members, names, families).
+* :mod:`.spec` - study files: parsing, validation, expansion into (run, seed) jobs.
+* :mod:`.runner` - ``plan``, ``run``, ``collect``; :mod:`.report` - ``report``.
+* :mod:`.evaluations` - evaluations by name (``linear_probe``); :mod:`.data` - datasets to prepare.
+
+Command line: ``python tools/study/study.py {plan,run,collect,report} STUDY.yml``.
+"""
+from .grid import FAMILIES, StudyMember, in100_study
+from .report import report
+from .runner import collect, inspect_run, plan, run
+from .spec import RunSpec, Study, StudyRun, StudySpecError, load_study, parse_study
+
+__all__ = ['FAMILIES', 'RunSpec', 'Study', 'StudyMember', 'StudyRun', 'StudySpecError', 'collect',
+           'in100_study', 'inspect_run', 'load_study', 'parse_study', 'plan', 'report', 'run']

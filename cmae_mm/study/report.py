@@ -1,0 +1,257 @@
+"""Markdown table and figures of collected study results (``results.json`` of :func:`collect`).
+
+* ``report.md``: one row per run (mean ± sample std over its seeds, ``no run yet`` without a
+  result), plus one control row per control metric (``*_random_init``, see
+  :data:`cmae_mm.study.evaluations.CONTROL_SUFFIX`).
+* ``accuracy.png``: bar per run (mean, std error bar) with the per-seed values as points, the
+  control as a hatched bar.
+* ``layers.png`` (studies with shot-layer sweeps, e.g. grid families): the metric against the shot
+  layer ``j``, one line per ratio, the one-shot baseline ``L(0; η1)`` dashed (the paper's
+  Fig. 2 / Fig. 3).
+"""
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from .evaluations import CONTROL_SUFFIX
+
+NO_RUN = 'no run yet'
+
+
+def _mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def format_mean_std(values: Sequence[float], digits: int = 2) -> str:
+    """``mean ± std (n=k)`` (sample std; no ``±`` for a single value), ``no run yet`` if empty.
+
+    Args:
+        values: Per-seed values.
+        digits: Decimals.
+
+    Returns:
+        str: The cell text.
+    """
+    if not values:
+        return NO_RUN
+    mean, std = _mean_std(values)
+    if std is None:
+        return f'{mean:.{digits}f} (n=1)'
+    return f'{mean:.{digits}f} ± {std:.{digits}f} (n={len(values)})'
+
+
+def _groups(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+    """Runs grouped by run name, in first-seen (study) order."""
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for row in runs:
+        groups.setdefault(row['run'], []).append(row)
+    return groups
+
+
+def _main_metrics(results: Dict[str, Any]) -> List[str]:
+    return [m for m in results.get('metric_names', []) if not m.endswith(CONTROL_SUFFIX)]
+
+
+def primary_metric(results: Dict[str, Any]) -> Optional[str]:
+    """The metric of the figures: ``linear_probe_top1`` if collected, else the first one."""
+    names = _main_metrics(results)
+    return 'linear_probe_top1' if 'linear_probe_top1' in names else (names[0] if names else None)
+
+
+def _values(rows: List[Dict[str, Any]], metric: str) -> List[float]:
+    return [row['metrics'][metric] for row in rows
+            if row.get('metrics', {}).get(metric) is not None]
+
+
+def _control_values(runs: List[Dict[str, Any]], metric: str) -> Dict[int, float]:
+    """Seed -> control value (averaged over the runs of that seed)."""
+    by_seed: Dict[int, List[float]] = {}
+    for row in runs:
+        value = row.get('metrics', {}).get(metric + CONTROL_SUFFIX)
+        if value is not None:
+            by_seed.setdefault(row['seed'], []).append(value)
+    return {seed: statistics.fmean(v) for seed, v in sorted(by_seed.items())}
+
+
+def markdown_table(results: Dict[str, Any]) -> str:
+    """The results table: one row per run name, mean ± std over seeds, then the control rows.
+
+    Args:
+        results: Collected results (:func:`cmae_mm.study.runner.collect`).
+
+    Returns:
+        str: A GitHub-flavoured markdown table.
+    """
+    runs = results['runs']
+    metrics = _main_metrics(results)
+    shots = sorted({k for row in runs for k in row.get('rec_err') or {}})
+    header = (['run', 'schedule', 'seeds done'] + metrics + ['final loss'] + shots
+              + ['wall time / run (min)'])
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for name, rows in _groups(runs).items():
+        done = [r for r in rows if r.get('metrics')]
+        cells = [name, rows[0].get('notation') or Path(rows[0]['config']).stem,
+                 f'{len(done)}/{len(rows)}']
+        cells += [format_mean_std(_values(rows, m)) for m in metrics]
+        losses = [r['loss'] for r in done if r.get('loss') is not None]
+        cells.append(format_mean_std(losses, 4))
+        for shot in shots:  # '-' for a shot the schedule does not have
+            errs = [r['rec_err'][shot] for r in done if shot in (r.get('rec_err') or {})]
+            cells.append(format_mean_std(errs, 4) if errs or not done else '-')
+        times = [r['wall_time_s'] / 60 for r in done if r.get('wall_time_s') is not None]
+        cells.append(format_mean_std(times, 1))
+        if not done:
+            cells = cells[:3] + [NO_RUN] * (len(header) - 3)
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    for metric in metrics:
+        control = _control_values(runs, metric)
+        if not control:
+            continue
+        seeds = f'{len(control)} seed' + ('s' if len(control) > 1 else '')
+        cells = ['random-init encoder (control)', 'no pre-training', seeds]
+        cells += [format_mean_std(list(control.values())) if m == metric else '' for m in metrics]
+        cells += [''] * (len(header) - len(cells))
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def _bar_figure(results: Dict[str, Any], metric: str, path: Path) -> Path:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    groups = list(_groups(results['runs']).items())
+    labels = [name for name, _ in groups]
+    per_run = [_values(rows, metric) for _, rows in groups]
+    control = _control_values(results['runs'], metric)
+    if control:
+        labels.append('random init\n(control)')
+        per_run.append(list(control.values()))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(labels) + 1.5), 3.8))
+    every = [v for values in per_run for v in values]
+    bottom = max(0.0, (min(every) - 0.15 * (max(every) - min(every)) - 5) // 5 * 5) if every else 0.
+    for i, values in enumerate(per_run):
+        is_control = control and i == len(per_run) - 1
+        if values:
+            mean, std = _mean_std(values)
+            ax.bar(i, mean, yerr=std or 0, capsize=4, color='0.85' if is_control else f'C{i % 10}',
+                   hatch='//' if is_control else None, edgecolor='0.3', alpha=0.8)
+            ax.scatter([i] * len(values), values, color='k', s=14, zorder=3)
+            ax.text(i + 0.42, mean, f'{mean:.1f}', ha='right', va='bottom', fontsize=7)
+        else:
+            ax.text(i, bottom, NO_RUN, ha='center', va='bottom', rotation=90, fontsize=8)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=30 if len(labels) > 4 else 0, ha='right'
+                       if len(labels) > 4 else 'center', fontsize=8)
+    if every:
+        ax.set_ylim(bottom=bottom, top=max(every) + 0.08 * (max(every) - bottom))
+    ax.set_ylabel(metric)
+    ax.set_title(f'{results["study"]}: {metric} (bars: mean ± std; points: seeds)', fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _layer_panels(results: Dict[str, Any], metric: str) -> List[Dict[str, Any]]:
+    """Panels of metric-vs-shot-layer curves from the runs' schedules.
+
+    One-shot runs ``L(j; η)`` give one panel (a line per ``η``); two-shot runs ``L(0,j; η1,η2)``
+    give a panel per ``(arch, η1)`` with a line per ``η2`` and the one-shot ``L(0; η1)``
+    baseline.
+    """
+    points: Dict[Tuple, Dict[Tuple, Dict[int, List[float]]]] = {}
+    baselines: Dict[Tuple, List[float]] = {}
+    for row in results['runs']:
+        layers, ratios = row.get('layers'), row.get('ratios')
+        value = row.get('metrics', {}).get(metric)
+        if not layers or not ratios or value is None:
+            continue
+        arch = row.get('arch') or ''
+        if len(layers) == 1:
+            points.setdefault((arch, 'one-shot', None), {}).setdefault(
+                (ratios[0], ), {}).setdefault(layers[0], []).append(value)
+            if layers[0] == 0:
+                baselines.setdefault((arch, ratios[0]), []).append(value)
+        elif len(layers) == 2 and layers[0] == 0:
+            points.setdefault((arch, 'two-shot', ratios[0]), {}).setdefault(
+                (ratios[1], ), {}).setdefault(layers[1], []).append(value)
+    panels = []
+    for (arch, kind, eta1), lines in points.items():
+        if max(len(xs) for xs in lines.values()) < 2:
+            continue  # no sweep over the layer
+        panels.append(dict(arch=arch, kind=kind, eta1=eta1, lines=lines,
+                           baseline=baselines.get((arch, eta1)) if kind == 'two-shot' else None))
+    return panels
+
+
+def _layer_figure(results: Dict[str, Any], metric: str, path: Path) -> Optional[Path]:
+    panels = _layer_panels(results, metric)
+    if not panels:
+        return None
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for k, ((ratio, ), by_layer) in enumerate(sorted(panel['lines'].items())):
+            xs = sorted(by_layer)
+            means = [statistics.fmean(by_layer[x]) for x in xs]
+            label = f'η={ratio:g}' if panel['kind'] == 'one-shot' else f'η2={ratio:g}'
+            ax.plot(xs, means, marker='o', color=f'C{k % 10}', label=label)
+        if panel['baseline']:
+            ax.axhline(statistics.fmean(panel['baseline']), color='k', linestyle='--',
+                       label=f'L(0; {panel["eta1"]:g})')
+        title = ('L(j; η)' if panel['kind'] == 'one-shot'
+                 else f'L(0,j; {panel["eta1"]:g},η2)')
+        ax.set_title(f'{panel["arch"]} {title}'.strip(), fontsize=9)
+        ax.set_xlabel('shot layer j')
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def report(results: Union[Dict[str, Any], str, Path], out_dir: Union[str, Path],
+           metric: Optional[str] = None) -> Dict[str, Path]:
+    """Write the markdown report and the figures of collected results.
+
+    Args:
+        results: The collected results, or the path of ``results.json``.
+        out_dir: Output folder (created).
+        metric: Metric of the figures; default :func:`primary_metric`.
+
+    Returns:
+        Dict[str, Path]: ``markdown``, and ``accuracy_png`` / ``layers_png`` when drawn.
+    """
+    if not isinstance(results, dict):
+        results = json.loads(Path(results).read_text())
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metric = metric or primary_metric(results)
+    written: Dict[str, Path] = {}
+    figures = []
+    if metric is not None:
+        written['accuracy_png'] = _bar_figure(results, metric, out_dir / 'accuracy.png')
+        figures.append(written['accuracy_png'])
+        layers = _layer_figure(results, metric, out_dir / 'layers.png')
+        if layers is not None:
+            written['layers_png'] = layers
+            figures.append(layers)
+    commits = sorted({f'{r["git_commit"][:10]}{" (dirty)" if r.get("git_dirty") else ""}'
+                      for r in results['runs'] if r.get('git_commit')})
+    text = [f'# Study `{results["study"]}`', '',
+            f'Collected {results.get("collected_at", "")}, reported '
+            f'{time.strftime("%Y-%m-%dT%H:%M:%S%z")}; mean ± sample std over seeds.',
+            f'Commits: {", ".join(commits) if commits else "none yet"}.', '',
+            markdown_table(results), '']
+    text += [f'![{p.stem}]({p.name})' for p in figures]
+    written['markdown'] = out_dir / 'report.md'
+    written['markdown'].write_text('\n'.join(text) + '\n')
+    return written

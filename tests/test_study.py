@@ -1,0 +1,414 @@
+"""The study runner (cmae_mm/study, tools/study/study.py): study files, plan/run/collect/report.
+
+* Study files: parsing, every validation error names the key and what is allowed, grid families
+  expand to the right ImageNet-100 members, stable run names and work dirs.
+* ``plan`` / ``collect`` / ``report`` on fake work dirs written in mmengine's real on-disk format
+  (``<timestamp>/vis_data/scalars.json``, ``<timestamp>/<timestamp>.log``, ``epoch_N.pth``,
+  ``last_checkpoint``) plus the runner's ``result.json``.
+* ``run`` with ``dry_run=True``: finished runs are skipped, interrupted ones get ``--resume``,
+  existing results are never overwritten.
+* One real study end to end (2 runs x 1 seed, one epoch on 40 digits) through the command line:
+  ``run`` -> ``collect`` -> ``report``.
+"""
+import csv
+import json
+from pathlib import Path
+from typing import Dict, Sequence
+
+import pytest
+import yaml
+
+from cmae_mm.study import (StudySpecError, collect, in100_study, inspect_run, load_study,
+                           parse_study, plan, report, run)
+from cmae_mm.study.data import write_digits
+from cmae_mm.study.runner import read_training_log, train_command
+from helpers import REPO, output_of, run_tool
+
+DEMO_CONFIG = 'configs/selfsup/cmae_vit-tiny-p4_digits_demo.py'
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def study_data(work_root: Path, **extra) -> dict:
+    """A digits study of 3 runs x 2 seeds, 2 epochs each."""
+    data = dict(
+        name='toy', base_config=DEMO_CONFIG, seeds=[0, 1], work_root=str(work_root),
+        cfg_options={'train_cfg.max_epochs': 2},
+        runs=[dict(name='mae', mask_layers=[0], mask_ratios=[0.75]),
+              dict(name='cmae', mask_layers=[0, 10], mask_ratios=[0.75, 0.1]),
+              dict(name='cmae-l6', mask_layers=[0, 6], mask_ratios=[0.75, 0.1])],
+        evaluations=['linear_probe'], epoch_hours=0.5)
+    data.update(extra)
+    return data
+
+
+def write_study(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# --------------------------------------------------------------------------- fake mmengine runs
+
+def fake_run(work_dir: Path, epochs_done: int, losses: Sequence[float] = (1.0, 0.5),
+             shots: int = 2, stamp: str = '20250101_120000', iters_per_epoch: int = 3) -> None:
+    """Write what an mmengine Runner leaves after ``epochs_done`` epochs (checkpoint every epoch).
+
+    ``vis_data/scalars.json`` and ``vis_data/<stamp>.json``: one JSON dict per logged iteration
+    (``lr``, ``loss``, ``rec_err_shot<k>``, ``epoch``, ``iter``, ...) and a validation line; the log
+    text; ``epoch_<k>.pth`` and ``last_checkpoint`` (the path of the newest checkpoint).
+    """
+    vis = work_dir / stamp / 'vis_data'
+    vis.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for k, loss in enumerate(losses, 1):
+        entry = {'base_lr': 1e-3, 'lr': 1e-3, 'data_time': 0.1, 'loss': loss}
+        entry.update({f'rec_err_shot{s}': loss * (1 + 0.1 * s) for s in range(1, shots + 1)})
+        entry.update({'time': 0.5, 'epoch': max(1, epochs_done), 'iter': k * iters_per_epoch,
+                      'step': k * iters_per_epoch})
+        lines.append(json.dumps(entry))
+    lines.append(json.dumps({'accuracy/top1': 12.5, 'step': max(1, epochs_done)}))
+    text = '\n'.join(lines) + '\n'
+    (vis / 'scalars.json').write_text(text)
+    (vis / f'{stamp}.json').write_text(text)
+    (work_dir / stamp / f'{stamp}.log').write_text(
+        f'{stamp} - mmengine - INFO - Epoch(train) [1][3/3]  loss: {losses[-1]:.4f}\n')
+    for epoch in range(1, epochs_done + 1):
+        (work_dir / f'epoch_{epoch}.pth').write_bytes(b'not a real checkpoint')
+    if epochs_done:
+        (work_dir / 'last_checkpoint').write_text(str(work_dir / f'epoch_{epochs_done}.pth'))
+
+
+def fake_result(work_dir: Path, name: str, seed: int, metrics: Dict[str, float],
+                wall_time_s: float = 60.0) -> None:
+    """The ``result.json`` the runner writes after the evaluations."""
+    (work_dir / 'result.json').write_text(json.dumps(dict(
+        name=name, seed=seed, config=DEMO_CONFIG, metrics=metrics, git_commit='a' * 40,
+        git_dirty=False, wall_time_s=wall_time_s)))
+
+
+@pytest.fixture
+def toy_study(tmp_path: Path):
+    """The toy study with (run, seed) states: mae both done, cmae seed0 done / seed1 at epoch 1,
+    cmae-l6 seed0 trained but not evaluated / seed1 not started."""
+    study = parse_study(study_data(tmp_path / 'studies'))
+    dirs = {r.name.split('/')[1]: r.work_dir for r in study.expand()}
+    fake_run(dirs['mae_seed0'], 2, losses=(1.0, 0.40), shots=1)
+    fake_result(dirs['mae_seed0'], 'toy/mae_seed0', 0,
+                {'linear_probe_top1': 80.0, 'linear_probe_top1_random_init': 50.0})
+    fake_run(dirs['mae_seed1'], 2, losses=(1.0, 0.44), shots=1)
+    fake_result(dirs['mae_seed1'], 'toy/mae_seed1', 1,
+                {'linear_probe_top1': 84.0, 'linear_probe_top1_random_init': 52.0})
+    fake_run(dirs['cmae_seed0'], 2, losses=(1.0, 0.30))
+    fake_result(dirs['cmae_seed0'], 'toy/cmae_seed0', 0,
+                {'linear_probe_top1': 90.0, 'linear_probe_top1_random_init': 50.0})
+    fake_run(dirs['cmae_seed1'], 1)
+    fake_run(dirs['cmae-l6_seed0'], 2)
+    return study
+
+
+# --------------------------------------------------------------------------- study files
+
+def test_study_file_expands_to_named_runs(tmp_path):
+    path = write_study(tmp_path / 's.yml', study_data(tmp_path / 'studies'))
+    study = load_study(path)
+    runs = study.expand()
+    assert [r.name for r in runs] == [
+        'toy/mae_seed0', 'toy/mae_seed1', 'toy/cmae_seed0', 'toy/cmae_seed1',
+        'toy/cmae-l6_seed0', 'toy/cmae-l6_seed1']
+    assert runs[3].work_dir == tmp_path / 'studies' / 'toy' / 'cmae_seed1'
+    assert runs[3].spec.notation == 'L(0,10; 0.75,0.1)'
+    assert runs[3].option_args() == [
+        'randomness.seed=1', 'train_cfg.max_epochs=2', 'model.backbone.mask_layers=[0,10]',
+        'model.backbone.mask_ratios=[0.75,0.1]']
+    assert study.evaluations == (('linear_probe', {}), )
+    # The default work root is the repository's work_dirs/studies.
+    data = study_data(tmp_path)
+    del data['work_root']
+    assert parse_study(data).expand()[0].work_dir == REPO / 'work_dirs/studies/toy/mae_seed0'
+
+
+def test_grid_families_expand_against_the_in100_grid(tmp_path):
+    data = study_data(tmp_path, runs=[
+        {'family': 'two-shot', 'arch': 'vit-small', 'eta1': [0.75], 'layer': [3, 6, 9, 10, 11],
+         'eta2': [0.25, 0.15, 0.1]},
+        {'family': 'one-shot', 'arch': 'vit-base'},
+        {'family': 'three-shot', 'arch': 'vit-small', 'layers': [0, 5, 10],
+         'ratios': [[0.75, 0.1, 0.1], [0.5, 0.5, 0.5]]},
+        {'config': 'configs/selfsup/cmae_simmim_swinb_800e.py',
+         'cfg_options': {'train_cfg.max_epochs': 1}}])
+    study = parse_study(data)
+    names = [spec.name for spec in study.runs]
+    grid = {m.name: m for m in in100_study()}
+    assert len(names) == 15 + 8 + 2 + 1 == len(set(names))
+    assert names[0] == 'cmae_vit-small-p16_L0-3_r0.75-0.25_in100'
+    assert names[14] == 'cmae_vit-small-p16_L0-11_r0.75-0.1_in100'
+    assert all(grid[n].family == 'two-shot' and grid[n].ratios[0] == 0.75 for n in names[:15])
+    assert {grid[n].layers for n in names[15:23]} == {(0, ), (3, ), (6, ), (9, )}
+    assert names[23:25] == ['cmae_vit-small-p16_L0-5-10_r0.5-0.5-0.5_in100',
+                            'cmae_vit-small-p16_L0-5-10_r0.75-0.1-0.1_in100']
+    assert names[25] == 'cmae_simmim_swinb_800e'
+    for spec in study.runs[:25]:
+        assert spec.config == f'configs/selfsup/in100/{spec.name}.py'
+        assert (REPO / spec.config).is_file() and spec.arch in ('vit-small', 'vit-base')
+        assert spec.cfg_options == {'train_cfg.max_epochs': 2}  # no schedule override: in config
+    assert study.runs[25].cfg_options == {'train_cfg.max_epochs': 1}
+    assert study.expand()[1].name == 'toy/cmae_vit-small-p16_L0-3_r0.75-0.25_in100_seed1'
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(colour='red'), "unknown key(s) 'colour'; allowed: name, description, base_config"),
+    (dict(name='a/b'), "name: 'a/b' is not a valid name"),
+    (dict(seeds=[0, 0]), 'seeds: [0, 0] repeats a seed'),
+    (dict(seeds=[-1]), 'seeds: must be a non-empty list of non-negative integers'),
+    (dict(base_config='configs/nope.py'), 'base_config: config file not found: configs/nope.py'),
+    (dict(epoch_hours=-1), 'epoch_hours: must be a positive number'),
+    (dict(runs=[]), 'runs: must be a non-empty list of run entries'),
+    (dict(runs=[{'name': 'x', 'mask_layers': [0, 10], 'mask_ratios': [0.75]}]),
+     'runs[0]: 2 mask_layers [0, 10] but 1 mask_ratios [0.75]: one ratio per layer'),
+    (dict(runs=[{'name': 'x', 'mask_layers': [10, 0], 'mask_ratios': [0.75, 0.1]}]),
+     'runs[0].mask_layers: [10, 0] must be non-negative and strictly increasing'),
+    (dict(runs=[{'name': 'x', 'mask_layers': [0], 'mask_ratios': [1.5]}]),
+     'runs[0].mask_ratios: [1.5]: every ratio must be in (0, 1)'),
+    (dict(runs=[{'name': 'x', 'mask_layers': [0]}]),
+     'runs[0]: `mask_layers` and `mask_ratios` go together'),
+    (dict(runs=[{'name': 'x', 'depth': 3}]), "runs[0]: unknown key(s) 'depth'; allowed: name,"),
+    (dict(runs=[{'name': 'a'}, {'name': 'a'}]), "run name 'a' appears twice"),
+    (dict(runs=[{'foo': 1}]), 'runs[0]: a run entry needs `name`'),
+    (dict(runs=[{'family': 'four-shot'}]),
+     "runs[0].family: unknown family 'four-shot'; allowed: one-shot, two-shot, control"),
+    (dict(runs=[{'family': 'two-shot', 'layer': [4]}]),
+     'runs[0].layer: 4 is not in the two-shot grid; allowed: 3, 6, 9, 10, 11'),
+    (dict(runs=[{'family': 'two-shot', 'eta': [0.75]}]),
+     "runs[0]: unknown key(s) 'eta'; allowed: family, arch, cfg_options, eta1, layer, eta2"),
+    (dict(runs=[{'family': 'three-shot', 'layers': [0, 4, 8], 'ratios': [0.75, 0.1, 0.1]}]),
+     'runs[0]: the combination layers=[0, 4, 8], ratios=[0.75, 0.1, 0.1] is not in the '
+     'three-shot grid'),
+    (dict(runs=[{'family': 'one-shot', 'arch': 'vit-huge'}]),
+     "runs[0].arch: vit-huge is not in the one-shot grid; allowed: vit-base, vit-small"),
+    (dict(evaluations=['knn']), "evaluations[0]: unknown name 'knn'; registered: linear_probe"),
+    (dict(evaluations=[{'name': 'linear_probe', 'C': 1}]),
+     "evaluations[0]: linear_probe: unknown option(s) 'C'; allowed: data_root, train_split"),
+    (dict(prepare=['imagenet']), "prepare[0]: unknown name 'imagenet'; registered: digits"),
+    (dict(prepare=['digits']), 'prepare[0]: digits: missing option(s) root'),
+    (dict(cfg_options={'randomness.seed': 3}),
+     "cfg_options: 'randomness.seed': set the seeds with the top-level `seeds` list"),
+    (dict(cfg_options={'model': {'a': 1}}), 'cfg_options.model: mappings are not --cfg-options'),
+])
+def test_invalid_study_files_are_rejected_with_the_reason(tmp_path, change, message):
+    with pytest.raises(StudySpecError) as info:
+        parse_study(study_data(tmp_path, **change))
+    assert message in str(info.value)
+
+
+def test_missing_keys_and_configs(tmp_path):
+    data = study_data(tmp_path)
+    del data['base_config']
+    with pytest.raises(StudySpecError, match=r'runs\[0\]: no config: give the entry a `config`'):
+        parse_study(data)
+    with pytest.raises(StudySpecError, match='missing required key `runs`'):
+        parse_study({'name': 'x'})
+    with pytest.raises(FileNotFoundError, match='study file not found'):
+        load_study(tmp_path / 'missing.yml')
+    (tmp_path / 'bad.yml').write_text('name: [unclosed\n')
+    with pytest.raises(StudySpecError, match='not valid YAML'):
+        load_study(tmp_path / 'bad.yml')
+
+
+# --------------------------------------------------------------------------- plan
+
+def test_plan_reads_the_state_of_every_work_dir(toy_study):
+    rows = {r['name']: r for r in plan(toy_study)}
+    status = {name: (row['status'], row['epochs'], row['gpu_hours']) for name, row in rows.items()}
+    assert status == {
+        'toy/mae_seed0': ('done', '2/2', 0), 'toy/mae_seed1': ('done', '2/2', 0),
+        'toy/cmae_seed0': ('done', '2/2', 0), 'toy/cmae_seed1': ('partial', '1/2', 0.5),
+        'toy/cmae-l6_seed0': ('partial', '2/2', 0), 'toy/cmae-l6_seed1': ('todo', '0/2', 1.0)}
+    assert rows['toy/cmae_seed1']['detail'] == 'epoch 1/2'
+    assert rows['toy/cmae-l6_seed0']['detail'] == 'trained (epoch 2), not evaluated'
+    assert rows['toy/cmae_seed1']['config'] == DEMO_CONFIG
+    assert rows['toy/cmae_seed1']['cfg_options'].startswith('randomness.seed=1 ')
+    assert rows['toy/cmae_seed1']['work_dir'].endswith('studies/toy/cmae_seed1')
+
+
+def test_training_log_uses_the_newest_launch_that_logged_a_loss(tmp_path):
+    fake_run(tmp_path, 1, losses=(2.0, 1.5), stamp='20250101_100000')
+    fake_run(tmp_path, 2, losses=(1.0, 0.25), shots=3, stamp='20250102_100000')  # resumed
+    (tmp_path / '20250103_100000' / 'vis_data').mkdir(parents=True)  # crashed at start
+    (tmp_path / '20250103_100000' / 'vis_data' / 'scalars.json').write_text('')
+    log = read_training_log(tmp_path)
+    assert log['loss'] == 0.25 and log['epoch'] == 2 and log['iter'] == 6
+    assert list(log['rec_err']) == ['rec_err_shot1', 'rec_err_shot2', 'rec_err_shot3']
+    assert log['rec_err']['rec_err_shot2'] == pytest.approx(0.3)
+    assert read_training_log(tmp_path / 'nothing') == {}
+
+
+# --------------------------------------------------------------------------- run (dry run)
+
+def test_dry_run_skips_done_runs_and_resumes_partial_ones(toy_study, capsys):
+    before = sorted(p for p in toy_study.study_dir.rglob('*'))
+    outcomes = run(toy_study, dry_run=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [o['action'] for o in outcomes] == ['skipped', 'skipped', 'skipped', 'would-train',
+                                               'would-evaluate', 'would-train']
+    assert len(lines) == 6 and lines[0].startswith('[1/6] toy/mae_seed0: done, skipped')
+    resumed, fresh = lines[3], lines[5]
+    assert resumed.startswith('[4/6] toy/cmae_seed1: would run: ')
+    assert 'tools/train.py' in resumed and '--resume --cfg-options randomness.seed=1' in resumed
+    assert f'--work-dir {toy_study.study_dir / "cmae_seed1"}' in resumed
+    assert "'model.backbone.mask_layers=[0,10]'" in resumed
+    assert '--resume' not in fresh and '--cfg-options randomness.seed=1' in fresh
+    assert 'would evaluate (linear_probe)' in lines[4]
+    assert sorted(p for p in toy_study.study_dir.rglob('*')) == before  # nothing written
+
+
+def test_existing_results_are_never_overwritten(toy_study, capsys):
+    # A result.json whose run lacks the final checkpoint (e.g. max_epochs changed): left alone.
+    work_dir = toy_study.expand()[3].work_dir  # cmae_seed1, epoch 1 of 2
+    fake_result(work_dir, 'toy/cmae_seed1', 1, {'linear_probe_top1': 1.0})
+    text = (work_dir / 'result.json').read_text()
+    state = inspect_run(toy_study.expand()[3])
+    assert state.status == 'partial' and 'without the final checkpoint epoch_2.pth' in state.detail
+    outcomes = run(toy_study, only=['cmae_seed1'], dry_run=True)
+    assert outcomes == [dict(name='toy/cmae_seed1', action='kept', result=None)]
+    assert 'skipped: result.json without the final checkpoint' in capsys.readouterr().out
+    assert (work_dir / 'result.json').read_text() == text
+
+
+def test_launcher_commands(toy_study):
+    r = toy_study.expand()[3]
+    cmd, env = train_command(r, 'dist', gpus=8, resume=True)
+    assert cmd[:4] == ['bash', str(REPO / 'tools/dist_train.sh'), str(r.config_path), '8']
+    assert cmd[4:8] == ['--work-dir', str(r.work_dir), '--resume', '--cfg-options'] and not env
+    cmd, env = train_command(r, 'slurm', gpus=16, partition='gpu')
+    assert cmd[:6] == ['bash', str(REPO / 'tools/slurm_train.sh'), 'gpu', 'toy_cmae_seed1',
+                       str(r.config_path), str(r.work_dir)]
+    assert cmd[6] == '--cfg-options' and env == {'GPUS': '16'}
+    with pytest.raises(ValueError, match='needs a partition'):
+        train_command(r, 'slurm')
+    with pytest.raises(ValueError, match='needs launcher dist or slurm'):
+        train_command(r, 'local', gpus=2)
+    with pytest.raises(ValueError, match="unknown launcher 'k8s'"):
+        train_command(r, 'k8s')
+    with pytest.raises(ValueError, match='no run of toy matches'):
+        run(toy_study, dry_run=True, only=['nope'])
+
+
+# --------------------------------------------------------------------------- collect, report
+
+def test_collect_and_report_on_fake_work_dirs(toy_study, tmp_path):
+    results = collect(toy_study)
+    saved = json.loads((toy_study.study_dir / 'results.json').read_text())
+    assert saved == results and results['study'] == 'toy'
+    assert results['metric_names'] == ['linear_probe_top1', 'linear_probe_top1_random_init']
+    rows = {r['name']: r for r in results['runs']}
+    mae0 = rows['toy/mae_seed0']
+    assert mae0['status'] == 'done' and mae0['loss'] == 0.40 and mae0['epoch'] == 2
+    assert mae0['rec_err'] == {'rec_err_shot1': pytest.approx(0.44)}
+    assert mae0['metrics']['linear_probe_top1'] == 80.0 and mae0['git_commit'] == 'a' * 40
+    assert mae0['config'] == DEMO_CONFIG and mae0['wall_time_s'] == 60.0
+    assert mae0['cfg_options']['model.backbone.mask_layers'] == [0]
+    assert rows['toy/cmae_seed1']['metrics'] == {} and rows['toy/cmae_seed1']['loss'] == 0.5
+    assert rows['toy/cmae-l6_seed1']['loss'] is None
+    with open(toy_study.study_dir / 'results.csv') as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 6 and table[2]['name'] == 'toy/cmae_seed0'
+    assert table[2]['rec_err_shot2'] == str(0.30 * 1.2) and table[2]['linear_probe_top1'] == '90.0'
+
+    written = report(toy_study.study_dir / 'results.json', tmp_path / 'report')
+    md = written['markdown'].read_text()
+    assert '| mae | L(0; 0.75) | 2/2 | 82.00 ± 2.83 (n=2) | 0.4200 ± 0.0283 (n=2) |' in md
+    assert '| 0.4620 ± 0.0311 (n=2) | - | 1.0 ± 0.0 (n=2) |' in md  # rec_err_shot1, no shot 2
+    assert '| cmae | L(0,10; 0.75,0.1) | 1/2 | 90.00 (n=1) |' in md
+    assert '| cmae-l6 | L(0,6; 0.75,0.1) | 0/2 | no run yet |' in md
+    assert ('| random-init encoder (control) | no pre-training | 2 seeds | 51.00 ± 1.41 (n=2) |'
+            in md)
+    assert 'aaaaaaaaaa' in md and '![accuracy](accuracy.png)' in md
+    png = written['accuracy_png']
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5_000
+    assert 'layers_png' not in written  # no layer sweep with results yet
+
+
+def test_report_draws_the_layer_sweep(tmp_path):
+    """Two-shot runs at several layers: metric against j, one line per η2, L(0; η1) dashed."""
+    runs = [dict(name='mae', mask_layers=[0], mask_ratios=[0.75])] + [
+        dict(name=f'j{j}_{eta2}', mask_layers=[0, j], mask_ratios=[0.75, eta2])
+        for j in (3, 6, 10) for eta2 in (0.1, 0.25)]
+    study = parse_study(study_data(tmp_path / 'studies', runs=runs, seeds=[0]))
+    for k, r in enumerate(study.expand()):
+        fake_run(r.work_dir, 2, shots=len(r.spec.layers))
+        fake_result(r.work_dir, r.name, 0, {'linear_probe_top1': 70.0 + k})
+    written = report(collect(study), tmp_path / 'out')
+    assert written['layers_png'].read_bytes()[:8] == PNG_MAGIC
+    assert '![layers](layers.png)' in written['markdown'].read_text()
+
+
+# --------------------------------------------------------------------------- end to end
+
+def test_digits_study_end_to_end(tmp_path):
+    """2 runs x 1 seed, 1 epoch of 40 digits (batch 8), linear probe: run, collect, report."""
+    data_root = tmp_path / 'digits'
+    assert write_digits(data_root, 32, max_per_class=4) == (40, 40)
+    study_file = write_study(tmp_path / 'e2e.yml', dict(
+        name='e2e', base_config=DEMO_CONFIG, seeds=[0], work_root=str(tmp_path / 'studies'),
+        cfg_options={'train_cfg.max_epochs': 1, 'train_dataloader.batch_size': 8,
+                     'train_dataloader.dataset.data_root': str(data_root),
+                     'default_hooks.logger.interval': 1},
+        runs=[dict(name='mae', mask_layers=[0], mask_ratios=[0.75]),
+              dict(name='cmae', mask_layers=[0, 10], mask_ratios=[0.75, 0.1])],
+        evaluations=['linear_probe']))
+    study_dir = tmp_path / 'studies' / 'e2e'
+
+    result = run_tool(['tools/study/study.py', 'run', study_file], cwd=tmp_path, timeout=600)
+    out = output_of(result)
+    assert result.returncode == 0, out[-4000:]
+    progress = [line for line in result.stdout.splitlines() if line.startswith('[')]
+    assert len(progress) == 2, result.stdout[-3000:]
+    assert progress[1].startswith('[2/2] e2e/cmae_seed0: training (from scratch) ... trained in ')
+    assert 'linear_probe_top1=' in progress[1]
+    for name, shots in (('mae', 1), ('cmae', 2)):
+        work_dir = study_dir / f'{name}_seed0'
+        assert (work_dir / 'epoch_1.pth').is_file()
+        res = json.loads((work_dir / 'result.json').read_text())
+        assert res['seed'] == 0 and res['config'] == DEMO_CONFIG and len(res['git_commit']) == 40
+        assert res['cfg_options']['randomness.seed'] == 0 and res['wall_time_s'] > 0
+        assert 0 <= res['metrics']['linear_probe_top1'] <= 100
+        assert 0 <= res['metrics']['linear_probe_top1_random_init'] <= 100
+        assert len(read_training_log(work_dir)['rec_err']) == shots
+
+    # Everything is finished now: a second run skips both and keeps the results.
+    before = (study_dir / 'mae_seed0' / 'result.json').read_text()
+    assert [o['action'] for o in run(load_study(study_file))] == ['skipped', 'skipped']
+    assert (study_dir / 'mae_seed0' / 'result.json').read_text() == before
+
+    result = run_tool(['tools/study/study.py', 'collect', study_file], cwd=tmp_path)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert '2/2 runs with results' in result.stdout
+    results = json.loads((study_dir / 'results.json').read_text())
+    assert [r['status'] for r in results['runs']] == ['done', 'done']
+    assert all(r['loss'] > 0 and r['git_commit'] for r in results['runs'])
+    assert (study_dir / 'results.csv').is_file()
+
+    result = run_tool(['tools/study/study.py', 'report', study_file], cwd=tmp_path)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    md = (study_dir / 'report.md').read_text()
+    assert '| mae | L(0; 0.75) | 1/1 |' in md and '| cmae | L(0,10; 0.75,0.1) | 1/1 |' in md
+    assert '| random-init encoder (control) |' in md and 'no run yet' not in md
+    assert (study_dir / 'accuracy.png').read_bytes()[:8] == PNG_MAGIC
+
+
+def test_shipped_digits_study_is_valid():
+    from cmae_mm.study.runner import _run_config
+
+    study = load_study(REPO / 'configs' / 'study' / 'digits_mae_vs_cmae.yml')
+    runs = study.expand()
+    assert len(runs) == 9 and study.seeds == (0, 1, 2)
+    assert [s.notation for s in study.runs] == [
+        'L(0; 0.75)', 'L(0,10; 0.75,0.1)', 'L(0,10,11; 0.75,0.1,0.1)']
+    assert study.evaluations == (('linear_probe', {}), )
+    assert study.prepare == (('digits', {'root': 'data/digits', 'size': 32}), )
+    cfg = _run_config(runs[-1], import_custom_modules=False)
+    epochs = cfg.train_cfg.max_epochs
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.end == cosine.begin
+    assert cosine.end == epochs == cfg.default_hooks.checkpoint.interval
+    assert cosine.T_max == epochs - cosine.begin and cfg.randomness.seed == 2
+    assert cfg.model.backbone.mask_layers == [0, 10, 11]

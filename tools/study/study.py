@@ -1,0 +1,84 @@
+"""Plan, run, collect and report a study file (cmae_mm/study/spec.py describes the format).
+
+    python tools/study/study.py plan    configs/study/digits_mae_vs_cmae.yml
+    python tools/study/study.py run     configs/study/digits_mae_vs_cmae.yml [--dry-run]
+    python tools/study/study.py run     STUDY.yml --launcher dist --gpus 8
+    python tools/study/study.py run     STUDY.yml --launcher slurm --partition PART --gpus 8
+    python tools/study/study.py collect configs/study/digits_mae_vs_cmae.yml
+    python tools/study/study.py report  configs/study/digits_mae_vs_cmae.yml
+
+Runs go to <work_root>/<study>/<run>_seed<k> (work_root: the study's, default work_dirs/studies;
+--work-root overrides it). `run` skips finished runs and resumes interrupted ones; `collect` writes
+<work_root>/<study>/results.{json,csv}; `report` reads results.json and writes report.md and the
+figures next to it (or into --out-dir).
+"""
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from cmae_mm.study import StudySpecError, collect, load_study, plan, report, run
+from cmae_mm.study.runner import LAUNCHERS, plan_text
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` if None.
+
+    Returns:
+        The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('command', choices=('plan', 'run', 'collect', 'report'))
+    parser.add_argument('study', help='study file (YAML)')
+    parser.add_argument('--work-root', help='parent of the study folder (overrides work_root)')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='local',
+                        help='run: tools/train.py (local), tools/dist_train.sh (dist) or '
+                        'tools/slurm_train.sh (slurm)')
+    parser.add_argument('--gpus', type=int, default=1, help='run: processes per run (dist, slurm)')
+    parser.add_argument('--partition', help='run: slurm partition')
+    parser.add_argument('--dry-run', action='store_true', help='run: print the commands only')
+    parser.add_argument('--only', nargs='+', metavar='RUN',
+                        help='run: only these runs (<run> for all seeds, <run>_seed<k>)')
+    parser.add_argument('--out-dir', help='report: output folder (default: the study folder)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Do the command; returns the exit code (1 if a run failed, 2 for a bad study file)."""
+    args = parse_args(argv)
+    try:
+        study = load_study(args.study, args.work_root)
+    except (FileNotFoundError, StudySpecError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    if args.command == 'plan':
+        print(plan_text(study, plan(study)))
+    elif args.command == 'run':
+        try:
+            outcomes = run(study, args.launcher, args.gpus, args.partition, args.dry_run,
+                           args.only)
+        except ValueError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+        return int(any(o['action'] == 'failed' for o in outcomes))
+    elif args.command == 'collect':
+        results = collect(study)
+        done = sum(bool(r['metrics']) for r in results['runs'])
+        print(f'{done}/{len(results["runs"])} runs with results -> '
+              f'{study.study_dir / "results.json"} (and results.csv)')
+    else:
+        results_file = study.study_dir / 'results.json'
+        if not results_file.is_file():
+            print(f'error: {results_file} not found; run `collect` first', file=sys.stderr)
+            return 2
+        written = report(results_file, Path(args.out_dir) if args.out_dir else study.study_dir)
+        print('\n'.join(f'{k}: {v}' for k, v in written.items()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
