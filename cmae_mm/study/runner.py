@@ -527,6 +527,25 @@ def _shot_key(key: str) -> Tuple[str, int]:
     return (match.group(1), int(match.group(2))) if match else (key, 0)
 
 
+def machine_label() -> str:
+    """Where the results were measured: CPU model, cores, GPUs, torch version (for the zoo)."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpus = torch.cuda.device_count()
+    gpu = f'{gpus}x {torch.cuda.get_device_name(0)}' if gpus else 'no GPU'
+    return f'{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}'
+
+
 def collect(study: Study) -> Dict[str, Any]:
     """Gather every run of a study into ``<work_root>/<study>/results.json`` and ``results.csv``.
 
@@ -534,7 +553,8 @@ def collect(study: Study) -> Dict[str, Any]:
         study: The study.
 
     Returns:
-        dict: ``study``, ``study_file``, ``collected_at``, ``metric_names`` and ``runs``: per
+        dict: ``study``, ``study_file``, ``collected_at``, ``machine`` (:func:`machine_label`),
+        ``metric_names`` and ``runs``: per
         (run, seed) its name, run, seed, status, config, options, schedule (``family``, ``arch``,
         ``layers``, ``ratios``, ``notation``), the last ``loss`` and ``rec_err`` per shot, the
         evaluation ``metrics`` (empty without ``result.json``), ``git_commit``, ``git_dirty`` and
@@ -561,7 +581,7 @@ def collect(study: Study) -> Dict[str, Any]:
             git_commit=result.get('git_commit'), git_dirty=result.get('git_dirty'),
             wall_time_s=result.get('wall_time_s')))
     results = dict(study=study.name, study_file=str(study.path) if study.path else None,
-                   collected_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                   collected_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'), machine=machine_label(),
                    metric_names=metric_names, runs=rows)
     study.study_dir.mkdir(parents=True, exist_ok=True)
     (study.study_dir / 'results.json').write_text(json.dumps(results, indent=2) + '\n')

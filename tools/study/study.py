@@ -6,11 +6,14 @@
     python tools/study/study.py run     STUDY.yml --launcher slurm --partition PART --gpus 8
     python tools/study/study.py collect configs/study/digits_mae_vs_cmae.yml
     python tools/study/study.py report  configs/study/digits_mae_vs_cmae.yml
+    python tools/study/study.py zoo [--check]    # Model Zoo files from the committed results
 
 Runs go to <work_root>/<study>/<run>_seed<k> (work_root: the study's, default work_dirs/studies;
 --work-root overrides it). `run` skips finished runs and resumes interrupted ones; `collect` writes
 <work_root>/<study>/results.{json,csv}; `report` reads results.json and writes report.md and the
-figures next to it (or into --out-dir).
+figures next to it (or into --out-dir). `zoo` regenerates the Model Zoo (metafiles, READMEs,
+docs/model_zoo.md) from the results committed under docs/results/; `zoo --check` fails if a
+committed file is stale.
 """
 import argparse
 import sys
@@ -19,6 +22,7 @@ from typing import List, Optional
 
 from cmae_mm.study import StudySpecError, collect, load_study, plan, report, run
 from cmae_mm.study.runner import LAUNCHERS, plan_text
+from cmae_mm.study.zoo import write_zoo
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,8 +36,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=('plan', 'run', 'collect', 'report'))
-    parser.add_argument('study', help='study file (YAML)')
+    parser.add_argument('command', choices=('plan', 'run', 'collect', 'report', 'zoo'))
+    parser.add_argument('study', nargs='?', help='study file (YAML); not for zoo')
+    parser.add_argument('--check', action='store_true', help='zoo: only list stale files')
     parser.add_argument('--work-root', help='parent of the study folder (overrides work_root)')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='local',
                         help='run: tools/train.py (local), tools/dist_train.sh (dist) or '
@@ -50,6 +55,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     """Do the command; returns the exit code (1 if a run failed, 2 for a bad study file)."""
     args = parse_args(argv)
+    if args.command == 'zoo':
+        files = write_zoo(check=args.check)
+        if args.check:
+            print('\n'.join(f'stale: {f}' for f in files) or 'the Model Zoo files are up to date')
+            return int(bool(files))
+        print('\n'.join(f'wrote {f}' for f in files))
+        return 0
+    if args.study is None:
+        print(f'error: {args.command} needs a study file', file=sys.stderr)
+        return 2
     try:
         study = load_study(args.study, args.work_root)
     except (FileNotFoundError, StudySpecError) as e:
