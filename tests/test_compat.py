@@ -33,7 +33,7 @@ from cmae_mm.engine import checkpoint as safe
 from cmae_mm.engine import cpu_compat as compat
 from cmae_mm.engine.entrypoints import apply_train_args
 from cmae_mm.engine.runner import load_config, prepare_config, register_scope, run
-from helpers import (REPO, free_port, output_of, photo_crops, run_logs, run_tool,
+from helpers import (REPO, free_port, load_runner_checkpoint, output_of, photo_crops, run_logs, run_tool,
                      write_classifier_config)
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU shims are no-ops with CUDA')
@@ -219,7 +219,7 @@ def test_test_py_loads_evaluates_and_dumps(trained, tmp_path):
 # ----------------------------------------------------------------------------------------------
 def test_amp_flag_on_cpu_warns_and_trains_fp32(trained):
     assert '--amp: no CUDA device; AMP is for GPUs' in trained.output
-    ckpt = torch.load(trained.ckpt)
+    ckpt = load_runner_checkpoint(trained.ckpt)
     assert 'loss_scaler' not in ckpt['optimizer']  # an AmpOptimWrapper would have saved one
     assert {v.dtype for v in ckpt['state_dict'].values() if v.is_floating_point()} == {torch.float32}
 

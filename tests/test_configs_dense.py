@@ -14,7 +14,7 @@ import cmae_mm  # noqa: F401
 from cmae_mm.engine.checkpoint import CheckpointMismatchError
 from cmae_mm.engine.cpu_compat import disable_amp_on_cpu, replace_syncbn_on_cpu
 from cmae_mm.engine.runner import register_scope
-from helpers import (REPO, TINY_IMG, TINY_PATCH, output_of, run_logs, run_tool, vit_depth,
+from helpers import (REPO, TINY_IMG, TINY_PATCH, load_runner_checkpoint, output_of, run_logs, run_tool, vit_depth,
                      write_ade20k, write_coco)
 
 DET_CONFIGS = sorted((REPO / 'configs' / 'mmdet').glob('*.py'))
@@ -110,7 +110,7 @@ def shrink_seg_cfg(cfg: Config, ade: Path, work_dir: Path, checkpoint: Path) -> 
 def assert_encoder_loaded(model, checkpoint: Path) -> None:
     """Every encoder weight equals the checkpoint's (pos_embed: interpolated), and the only key
     difference is the unused pre-training final norm (ln1)."""
-    pre = {k[len('backbone.'):]: v for k, v in torch.load(checkpoint)['state_dict'].items()
+    pre = {k[len('backbone.'):]: v for k, v in load_runner_checkpoint(checkpoint)['state_dict'].items()
            if k.startswith('backbone.')}
     own = model.backbone.state_dict()
     assert set(own) - set(pre) == set()

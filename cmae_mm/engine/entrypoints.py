@@ -77,7 +77,7 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
 
 
 def check_train_paths(args: argparse.Namespace) -> Optional[str]:
-    """Check the files named on the command line (cheap: before the heavy imports).
+    """Check the files named on the command line before any config is read.
 
     Args:
         args: The parsed command line.
@@ -138,24 +138,8 @@ def add_dump_metric(runner: Runner, scope: str, out: str) -> None:
     runner.test_evaluator.metrics.append(metric)
 
 
-def add_dump_metric(runner: Runner, scope: str, out: str) -> None:
-    """Append a metric that dumps the test predictions to ``out``.
-
-    Args:
-        runner: The runner (its test loop is built here).
-        scope: The config's default scope (mmdet has its own dump format).
-        out: Pickle file path.
-    """
-    if scope == 'mmdet':
-        from mmdet.evaluation import DumpDetResults as Dump
-    else:
-        from mmengine.evaluator import DumpResults as Dump
-    metric = Dump(out_file_path=out)
-    runner.test_evaluator.metrics.append(metric)
-
-
 def check_test_paths(args: argparse.Namespace) -> Optional[str]:
-    """Check the files named on the command line (cheap: before the heavy imports).
+    """Check the files named on the command line before any config is read.
 
     Args:
         args: The parsed command line.
