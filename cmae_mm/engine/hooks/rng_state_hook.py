@@ -1,7 +1,7 @@
 """Save the random number generators' states in checkpoints and restore them on resume."""
 import logging
 import random
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -10,6 +10,7 @@ from mmengine.dist import get_rank, get_world_size, is_distributed
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
+from mmengine.runner import EpochBasedTrainLoop
 
 __all__ = ['RNGStateHook', 'get_rng_state', 'set_rng_state']
 
@@ -60,22 +61,41 @@ class RNGStateHook(Hook):
 
     A checkpoint from another world size cannot be matched rank by rank: then the states are not
     restored and a warning says so (the run continues, re-seeded as before).
+
+    In a distributed run the states are gathered from every rank at the end of each epoch (of
+    each iteration with an iteration-based loop), by all ranks together, *before*
+    ``CheckpointHook`` saves: mmengine saves on rank 0 only, so a collective inside
+    ``before_save_checkpoint`` would wait forever for the other ranks.
     """
 
-    priority = 'VERY_LOW'  # after the other hooks' before_save_checkpoint
+    priority = 'VERY_HIGH'  # gather before CheckpointHook (VERY_LOW) saves in after_train_*
 
     def __init__(self) -> None:
         self._pending = None
+        self._gathered: Optional[List] = None
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Add every rank's generator states to ``checkpoint``."""
+    def _gather(self) -> None:
         state = get_rng_state()
         if is_distributed():
             states: List = [None] * get_world_size()
             dist.all_gather_object(states, state)
         else:
             states = [state]
-        checkpoint[CHECKPOINT_KEY] = states
+        self._gathered = states
+
+    def after_train_epoch(self, runner) -> None:
+        """Gather every rank's states (all ranks take part) before the epoch's checkpoint."""
+        self._gather()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        """With an iteration-based loop, gather before each iteration's possible checkpoint."""
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            self._gather()
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Add every rank's generator states (gathered just before) to ``checkpoint``."""
+        checkpoint[CHECKPOINT_KEY] = self._gathered if self._gathered is not None \
+            else [get_rng_state()]
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Keep this rank's generator states of a resumed checkpoint (not for ``load_from``).
