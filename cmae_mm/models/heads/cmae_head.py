@@ -49,6 +49,21 @@ class CMAEPretrainHead(MAEPretrainHead):
             shot_weights = tuple(float(w) for w in shot_weights)
         self.shot_weights = shot_weights
 
+    def check_schedule(self, schedule) -> None:
+        """Fail at build time if ``shot_weights`` does not give one weight per shot.
+
+        Args:
+            schedule (ShotSchedule): The backbone's schedule.
+
+        Raises:
+            ValueError: Naming both lengths.
+        """
+        weights = self.shot_weights
+        if weights is not None and len(weights) != schedule.num_shots:
+            raise ValueError(
+                f'head.shot_weights={list(weights)} has {len(weights)} entries but the backbone '
+                f'schedule {schedule} has {schedule.num_shots} shots: give one weight per shot.')
+
     def loss(self, pred: torch.Tensor, target: torch.Tensor, shot_index: torch.Tensor,
              num_shots: int) -> Dict[str, torch.Tensor]:
         """Compute the optimised loss and the per-shot errors.

@@ -22,12 +22,8 @@ class ConditionalMAE(MAE):
         if not hasattr(self.backbone, 'schedule'):
             raise ValueError(f'ConditionalMAE needs a backbone with a shot schedule (e.g. '
                              f'CMAEViT), got {type(self.backbone).__name__}.')
-        weights = getattr(self.head, 'shot_weights', None)
-        if weights is not None and len(weights) != self.backbone.schedule.num_shots:
-            raise ValueError(
-                f'head.shot_weights={list(weights)} has {len(weights)} entries but the backbone '
-                f'schedule {self.backbone.schedule} has {self.backbone.schedule.num_shots} '
-                f'shots: give one weight per shot.')
+        if hasattr(self.head, 'check_schedule'):
+            self.head.check_schedule(self.backbone.schedule)
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:

@@ -62,12 +62,8 @@ class FCMAE(BaseSelfSupervisor):
         if neck_in != self.backbone.channels[-1]:
             raise ValueError(f'neck.in_channels={neck_in} must equal the backbone\'s last-stage '
                              f'width {self.backbone.channels[-1]}.')
-        weights = getattr(self.head, 'shot_weights', None)
-        if weights is not None and len(weights) != self.backbone.schedule.num_shots:
-            raise ValueError(
-                f'head.shot_weights={list(weights)} has {len(weights)} entries but the backbone '
-                f'schedule {self.backbone.schedule} has {self.backbone.schedule.num_shots} '
-                f'shots: give one weight per shot.')
+        if hasattr(self.head, 'check_schedule'):
+            self.head.check_schedule(self.backbone.schedule)
 
     def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """The plain (unmasked) ConvNeXt forward, as :class:`mmpretrain.models.ConvNeXt`.
