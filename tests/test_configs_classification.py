@@ -176,3 +176,16 @@ def test_tools_test_perturb_reports_clean_perturbed_and_drop(datasets, pretraine
         assert plain == pytest.approx(metrics[f'{kind}/accuracy/top1'])
     log = next((tmp_path / 'test').glob('*/*.log')).read_text()
     assert 'robustness (seed 3, 8x8 cells): clean | occlusion | shuffle' in log
+
+
+@pytest.mark.parametrize('name', ['cifar10', 'cifar100'])
+def test_rgb_datasets_fill_in_rgb_order(name):
+    """CIFAR's pickles are RGB (no LoadImageFromFile): RandAugment's pad value and RandomErasing's
+    fill follow the mean in RGB order, as the BGR pipelines follow it in BGR order."""
+    cfg = Config.fromfile(str(REPO / f'configs/classification/transfer/cmae_vit-base-p16_ft-100e_{name}-32px.py'))
+    steps = {t['type']: t for t in cfg.train_pipeline}
+    assert 'LoadImageFromFile' not in steps and cfg.data_preprocessor.to_rgb is False
+    assert steps['RandAugment']['hparams']['pad_val'] == [124, 116, 104]
+    assert steps['RandomErasing']['fill_color'] == [123.675, 116.28, 103.53]
+    dtd = Config.fromfile(str(REPO / 'configs/classification/transfer/cmae_vit-base-p16_ft-100e_dtd-448px.py'))
+    assert {t['type']: t for t in dtd.train_pipeline}['RandomErasing']['fill_color'] == [103.53, 116.28, 123.675]

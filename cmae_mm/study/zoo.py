@@ -166,7 +166,7 @@ FAMILIES: Tuple[ZooFamily, ...] = (
                  '(`configs/study/digits_mae_vs_cmae.yml`). Not a paper setting: no paper column.'),
         rows=tuple(
             ZooRow(f'digits_{run}', 'configs/selfsup/cmae_vit-tiny-p4_digits_demo.py', schedule,
-                   'Digits (sklearn)', 4, 64, 'linear probe top-1', 'Digits (sklearn)',
+                   'Digits (sklearn)', 12, 64, 'linear probe top-1', 'Digits (sklearn)',
                    'Top 1 Accuracy', result=(_DIGITS, run, 'linear_probe_top1'),
                    options=(('model.backbone.mask_layers', layers),
                             ('model.backbone.mask_ratios', ratios)))

@@ -21,3 +21,8 @@ rand_augment = dict(
 random_erasing = dict(
     type='RandomErasing', erase_prob=0.25, mode='rand', min_area_ratio=0.02, max_area_ratio=1 / 3,
     fill_color=[103.53, 116.28, 123.675], fill_std=[57.375, 57.12, 58.395])
+# The same two for RGB images (CIFAR's pickles hold RGB arrays and skip LoadImageFromFile): the
+# fill values in RGB order.
+rand_augment_rgb = dict(rand_augment, hparams=dict(pad_val=[124, 116, 104], interpolation='bicubic'))
+random_erasing_rgb = dict(random_erasing, fill_color=[123.675, 116.28, 103.53],
+                          fill_std=[58.395, 57.12, 57.375])

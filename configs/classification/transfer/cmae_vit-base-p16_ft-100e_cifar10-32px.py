@@ -2,7 +2,8 @@
 # official python pickles from data/cifar10/cifar-10-batches-py), total batch 512 (8 GPUs x 64),
 # lr 1.5e-3 x 512/256. The patch size stays 16, so the ViT sees a 2x2 grid of patch tokens (plus
 # CLS); the pre-trained position embeddings are interpolated from 14x14 to 2x2.
-# The pickles hold RGB arrays (no LoadImageFromFile), so the preprocessor does not swap channels.
+# The pickles hold RGB arrays (no LoadImageFromFile), so the preprocessor does not swap channels
+# and RandAugment / RandomErasing fill in RGB order (the base's *_rgb variants).
 # "learning rate 1.5e-3" or base lr? App. A.1 writes "set learning rate to 1.5e-3" (not "base").
 # Kept as a base lr (lr = 1.5e-3 x 512/256 = 3e-3), as the paper's other fine-tuning lrs are base
 # lrs (ImageNet: "base learning rates 1e-4, 5e-4, 1e-3"; fine-grained: "base learning rates 7e-4
@@ -16,8 +17,8 @@ data_preprocessor = dict(num_classes=10, to_rgb=False)
 train_pipeline = [
     dict(type='RandomResizedCrop', scale=32, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    {{_base_.rand_augment}},
-    {{_base_.random_erasing}},
+    {{_base_.rand_augment_rgb}},
+    {{_base_.random_erasing_rgb}},
     dict(type='PackInputs'),
 ]
 test_pipeline = [dict(type='PackInputs')]
