@@ -213,6 +213,32 @@ def test_resume_after_sigkill_repeats_the_uninterrupted_losses(tmp_path, tiny_da
     assert plain_losses[5] != reference[5]
 
 
+def test_fine_tuning_resume_repeats_the_uninterrupted_losses(tmp_path, shared_imagenet_folder):
+    """The same for a classification run (random crops and flips, SGD with momentum, a step lr):
+    killed mid-epoch 2 and resumed, its epoch-2 losses equal those of a run never stopped.
+    (Stopping with a smaller ``max_epochs`` instead would not do: mmengine ends epoch-based lr
+    schedules at ``max_epochs``, and that end is saved with the scheduler.)"""
+    from helpers import write_classifier_config
+
+    (tmp_path / 'killer.py').write_text(KILLER)
+    config = write_classifier_config(tmp_path / 'cls.py', shared_imagenet_folder, max_epochs=2)
+    config.write_text(config.read_text() + "custom_imports = dict(imports=['cmae_mm', 'killer'])\n"
+                      "custom_hooks = [dict(type='RNGStateHook'), dict(type='KillAtIterHook')]\n")
+    env = tool_env(PYTHONPATH=str(tmp_path))
+    full = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'full', '--no-validate'],
+                    cwd=tmp_path, env=env)
+    assert full.returncode == 0, output_of(full)[-3000:]
+    killed = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'cut', '--no-validate'],
+                      cwd=tmp_path, env=dict(env, CMAE_KILL_AT_ITER='6'))
+    assert killed.returncode == -signal.SIGKILL, output_of(killed)[-3000:]
+    resumed = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'cut', '--no-validate',
+                        '--resume'], cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, output_of(resumed)[-3000:]
+    reference, after = losses(tmp_path / 'full'), losses(tmp_path / 'cut')
+    assert sorted(reference) == sorted(after) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [after[i] for i in range(5, 9)] == [reference[i] for i in range(5, 9)]
+
+
 # ---- 5. fail fast ------------------------------------------------------------------------------
 def test_bad_knobs_fail_before_training(tmp_path, tiny_data):
     """A typo in a type name and a missing data root: one error line from the tool, nothing written."""
