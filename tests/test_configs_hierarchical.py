@@ -383,7 +383,8 @@ def dist_runs(request, tmp_path_factory):
     """The selected dist_train.sh runs, started with the module so that their start-up (three
     interpreters each) overlaps the in-process tests; path -> (process, root)."""
     selected = {item.callspec.params['path'] for item in request.session.items
-                if getattr(item, 'originalname', '') == 'test_dist_train_sh_two_cpu_processes'}
+                if getattr(item, 'originalname', '') == 'test_dist_train_sh_two_cpu_processes'
+                and item.module is request.module}
     runs = {p: (start_dist_train(p, root), root)
             for p in DIST if p in selected
             for root in [tmp_path_factory.mktemp('dist')]}
