@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
 CROP = dict(scale=224, crop_ratio_range=(0.2, 1.0), interpolation='bicubic', backend='pillow')
 PIPELINES = {
