@@ -49,6 +49,26 @@ class CMAEPretrainHead(MAEPretrainHead):
             shot_weights = tuple(float(w) for w in shot_weights)
         self.shot_weights = shot_weights
 
+    def to_image(self, pred: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """Turn a prediction into an image in the input's normalised space (for visualisation).
+
+        With ``norm_pix`` each patch is de-normalised with the mean and variance of the true
+        patch, as MAE's visualisation does.
+
+        Args:
+            pred (torch.Tensor): Decoder output (B, N, p*p*C).
+            inputs (torch.Tensor): The images (B, C, H, W).
+
+        Returns:
+            torch.Tensor: (B, C, H, W).
+        """
+        if self.norm_pix:
+            target = self.patchify(inputs)
+            mean = target.mean(dim=-1, keepdim=True)
+            var = target.var(dim=-1, keepdim=True)
+            pred = pred * (var + 1.e-6)**.5 + mean
+        return self.unpatchify(pred)
+
     def check_schedule(self, schedule) -> None:
         """Fail at build time if ``shot_weights`` does not give one weight per shot.
 

@@ -54,9 +54,4 @@ class ConditionalMAE(MAE):
         """
         latent, shot_index, ids_restore = self.backbone(inputs)
         pred = self.neck(latent, ids_restore)
-        if self.head.norm_pix:
-            target = self.head.patchify(inputs)
-            mean = target.mean(dim=-1, keepdim=True)
-            var = target.var(dim=-1, keepdim=True)
-            pred = pred * (var + 1.e-6)**.5 + mean
-        return dict(pred=self.head.unpatchify(pred), shot_index=shot_index)
+        return dict(pred=self.head.to_image(pred, inputs), shot_index=shot_index)

@@ -111,9 +111,4 @@ class FCMAE(BaseSelfSupervisor):
         """
         features, shot_index = self.backbone(inputs)
         pred = self.neck(features, shot_index)
-        if self.head.norm_pix:
-            target = self.head.patchify(inputs)
-            mean = target.mean(dim=-1, keepdim=True)
-            var = target.var(dim=-1, keepdim=True)
-            pred = pred * (var + 1.e-6)**.5 + mean
-        return dict(pred=self.head.unpatchify(pred), shot_index=shot_index)
+        return dict(pred=self.head.to_image(pred, inputs), shot_index=shot_index)
