@@ -34,9 +34,11 @@ def test_every_registered_name_resolves_after_import_cmae_mm():
             LOOPS: ['RobustnessTestLoop'],
             HOOKS: ['NonFiniteLossHook', 'RNGStateHook'],
             OPTIM_WRAPPER_CONSTRUCTORS: ['BackboneLayerDecayOptimWrapperConstructor'],
-            TRANSFORMS: ['PatchOcclusion', 'PatchShuffle'],
+            TRANSFORMS: ['PatchOcclusion', 'PatchShuffle', 'LoadRandomResizedCrop'],
             DATASETS: ['ImageNet100', 'StanfordDogs', 'TinyImageNet'],
-            MODELS: ['ConditionalMAE', 'CMAEViT', 'CMAEPretrainHead', 'TransferViT'],
+            MODELS: ['ConditionalMAE', 'CMAEViT', 'CMAEPretrainHead', 'TransferViT',
+                     'CMAESimMIM', 'CMAESimMIMSwinTransformer', 'TransferSwin',
+                     'FCMAE', 'FCMAEConvNeXt', 'FCMAEDecoder', 'TransferConvNeXt'],
         }
         missing = [n for reg, ns in names.items() for n in ns if reg.get(n) is None]
         print('MISSING', missing)
