@@ -1,7 +1,7 @@
 """Evaluate a checkpoint with a config's test loop (mmpretrain, mmdet or mmseg).
 
 The library is chosen by the config's ``default_scope``. On a machine without CUDA the config is
-adapted for CPUs as in ``tools/train.py`` (see :mod:`cmae_mm.compat`).
+adapted for CPUs as in ``tools/train.py`` (see :mod:`cmae_mm.engine.cpu_compat`).
 
 Examples::
 

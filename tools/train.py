@@ -2,7 +2,7 @@
 
 The library is chosen by the config's ``default_scope``. On a machine without CUDA the config is
 adapted for CPUs (fp32, SyncBN -> BN, gloo + CPU DDP for ``--launcher pytorch/slurm/mpi``); see
-:mod:`cmae_mm.compat`.
+:mod:`cmae_mm.engine.cpu_compat`.
 
 Examples::
 

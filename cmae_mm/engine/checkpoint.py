@@ -60,7 +60,7 @@ def _history_buffer_statistic(owner: Any, name: str) -> Callable:
     if owner is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
-        f'cmae_mm.compat: the weights_only allowlist resolves builtins.getattr only for '
+        f'cmae_mm.engine.checkpoint: the weights_only allowlist resolves builtins.getattr only for '
         f'HistoryBuffer.{{{", ".join(HISTORY_BUFFER_STATISTICS)}}}, not getattr({owner!r}, {name!r})')
 
 
