@@ -12,7 +12,7 @@ import torch
 
 from .attention import AttentionRecorder
 from .common import (ToolInputError, check_model_inputs, check_outputs, image_batches, list_images,
-                     load_encoder, make_out_dir, unmasked_forward)
+                     load_encoder, unmasked_forward)
 
 
 def cls_attention(weights: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
@@ -143,9 +143,7 @@ def run_attention_maps(config: str, checkpoint: str, images: str, out_dir: Union
         FileNotFoundError: A missing config, checkpoint or image folder.
         UnsafeCheckpointError, CheckpointMismatchError: See :func:`load_encoder`.
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from .plots import plt, save_figure  # matplotlib with the headless Agg backend
 
     from .reconstruction import to_image
 
@@ -181,10 +179,7 @@ def run_attention_maps(config: str, checkpoint: str, images: str, out_dir: Union
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    make_out_dir(out)
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png_path)
     summary = dict(images=[str(p) for p in paths], block=last, mass=mass,
                    region_fraction=regions.float().mean(dim=(-2, -1)).tolist(),
                    columns=['mean'] + [f'head {h}' for h in range(maps.shape[1])])
@@ -226,9 +221,7 @@ def run_reversed_attention(config: str, checkpoint: str, image: str, layer: int,
         FileNotFoundError: A missing config, checkpoint or image.
         UnsafeCheckpointError, CheckpointMismatchError: See :func:`load_encoder`.
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from .plots import plt, save_figure  # matplotlib with the headless Agg backend
 
     from .reconstruction import to_image
 
@@ -282,10 +275,7 @@ def run_reversed_attention(config: str, checkpoint: str, image: str, layer: int,
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f'reversed attention, block {layer}', fontsize=9)
-    fig.tight_layout()
-    make_out_dir(out)
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png_path)
     json_path.write_text(json.dumps(dict(
         image=str(image), layer=layer, shot=shot, seed=seed, patches=patches,
         maps=maps.tolist()), indent=1))

@@ -9,6 +9,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 
+def save_figure(fig, path) -> Path:
+    """Lay out ``fig``, write it as a PNG at 110 dpi (creating the folder) and close it.
+
+    Args:
+        fig (matplotlib.figure.Figure): The figure.
+        path (str | Path): The PNG file.
+
+    Returns:
+        Path: ``path``.
+    """
+    path = Path(path)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_head_statistics(results: Dict[str, Dict[int, Dict[str, List[float]]]], path: Path,
                          distance_unit: str) -> Path:
     """Per layer, one point per head, models side by side: distance (top) and entropy (bottom)."""
@@ -26,10 +44,7 @@ def plot_head_statistics(results: Dict[str, Dict[int, Dict[str, List[float]]]], 
     axes[1].set_ylabel('attention entropy (nats)')
     axes[1].set_xlabel('block')
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_cka(matrix: torch.Tensor, label_a: str, label_b: str, path: Path) -> Path:
@@ -39,10 +54,7 @@ def plot_cka(matrix: torch.Tensor, label_a: str, label_b: str, path: Path) -> Pa
     ax.set_ylabel(f'{label_a} layer')
     ax.set_xlabel(f'{label_b} layer')
     fig.colorbar(image, ax=ax, label='CKA')
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_curves(runs: Dict[str, Dict[str, List[Tuple[int, float]]]], path: Path) -> Path:
@@ -56,7 +68,4 @@ def plot_curves(runs: Dict[str, Dict[str, List[Tuple[int, float]]]], path: Path)
     ax.set_xlabel('iteration')
     ax.set_ylabel('value')
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

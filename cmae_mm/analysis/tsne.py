@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .common import (ToolInputError, check_model_inputs, check_outputs, image_batches,
-                     load_encoder, make_out_dir, unmasked_forward)
+                     load_encoder, unmasked_forward)
 from .maps import patch_labels
 
 
@@ -51,9 +51,7 @@ def run_tsne(config: str, checkpoint: str, data_root: Union[str, Path], out_dir:
         ToolInputError: ``max_iter`` below 250, or fewer than 5 labelled patches.
         UnsafeCheckpointError, CheckpointMismatchError: See :func:`load_encoder`.
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from .plots import plt, save_figure  # matplotlib with the headless Agg backend
     from PIL import Image
     from sklearn.manifold import TSNE
     from tqdm import tqdm
@@ -98,10 +96,7 @@ def run_tsne(config: str, checkpoint: str, data_root: Union[str, Path], out_dir:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f't-SNE of {len(x)} patches, {len(counts)} classes', fontsize=9)
-    fig.tight_layout()
-    make_out_dir(out)
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png_path)
     json_path.write_text(json.dumps(dict(
         images=len(images), patches_per_class=counts, embedding=emb.tolist(), labels=labels)))
     return [png_path, json_path]
