@@ -69,7 +69,6 @@ import ctypes.util
 import gc
 import json
 import math
-import platform
 import resource
 import statistics
 import time
@@ -82,6 +81,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch.utils.flop_counter import (FlopCounterMode, conv_flop_count, sdpa_backward_flop_count,
                                       sdpa_flop_count)
+
+from .common import cpu_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -680,17 +681,7 @@ def profile_steps(entry: Entry, device: torch.device, steps: int = 2) -> Dict[st
 # The benchmark
 # ----------------------------------------------------------------------------------------------
 def _environment(device: torch.device, amp: bool, matmul_label: str) -> Dict[str, Any]:
-    if device.type == 'cuda':
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            for line in Path('/proc/cpuinfo').read_text().splitlines():
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
-        except OSError:
-            pass
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_name()
     return dict(device=str(device), device_name=name, torch=torch.__version__,
                 threads=torch.get_num_threads(), amp=amp, matmul_probe=matmul_label)
 

@@ -87,6 +87,19 @@ def check_outputs(paths: Iterable[PathLike], force: bool = False) -> List[Path]:
     return paths
 
 
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo``'s ``model name``; ``platform`` where that is missing)."""
+    import platform
+
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def make_out_dir(out_dir: PathLike) -> Path:
     """Create ``out_dir`` (and its parents) when the outputs are ready to be written."""
     out = Path(out_dir)

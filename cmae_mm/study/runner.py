@@ -529,18 +529,11 @@ def _shot_key(key: str) -> Tuple[str, int]:
 
 def machine_label() -> str:
     """Where the results were measured: CPU model, cores, GPUs, torch version (for the zoo)."""
-    import platform
-
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from ..analysis.common import cpu_name
+
+    cpu = cpu_name()
     gpus = torch.cuda.device_count()
     gpu = f'{gpus}x {torch.cuda.get_device_name(0)}' if gpus else 'no GPU'
     return f'{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}'
