@@ -68,4 +68,13 @@ def prepare_digits(root: str, size: int = 32, seed: int = 0) -> str:
     return f'digits: wrote {n_train} train / {n_val} val images to {root}'
 
 
-PREPARERS: Dict[str, Callable[..., str]] = {'digits': prepare_digits}
+def prepare_fashion_mnist(root: str = 'data/fashion_mnist', source: Optional[str] = None) -> str:
+    """Write Fashion-MNIST's extracted idx files to ``root`` (see
+    :func:`cmae_mm.datasets.fashion_mnist.prepare_fashion_mnist`; kept when they check out)."""
+    from ..datasets.fashion_mnist import prepare_fashion_mnist as prepare
+
+    return prepare(root, source)
+
+
+PREPARERS: Dict[str, Callable[..., str]] = {'digits': prepare_digits,
+                                           'fashion_mnist': prepare_fashion_mnist}

@@ -1,8 +1,9 @@
 """Markdown table and figures of collected study results (``results.json`` of :func:`collect`).
 
 * ``report.md``: one row per run (mean ± sample std over its seeds, ``no run yet`` without a
-  result), plus one control row per control metric (``*_random_init``, see
-  :data:`cmae_mm.study.evaluations.CONTROL_SUFFIX`).
+  result), plus one control row per control metric (``*_random_init``, ``*_from_scratch``, see
+  :data:`cmae_mm.study.evaluations.CONTROLS`), and the paired per-seed differences of every run
+  against the study's baseline run and against each control: mean and 95 % t-interval.
 * ``accuracy.png``: bar per run (mean, std error bar) with the per-seed values as points, the
   control as a hatched bar.
 * ``layers.png`` (studies with shot-layer sweeps, e.g. grid families): the metric against the shot
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .evaluations import CONTROL_SUFFIX
+from .evaluations import CONTROLS, control_of
 
 NO_RUN = 'no run yet'
 
@@ -52,13 +53,16 @@ def _groups(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
 
 
 def _main_metrics(results: Dict[str, Any]) -> List[str]:
-    return [m for m in results.get('metric_names', []) if not m.endswith(CONTROL_SUFFIX)]
+    return [m for m in results.get('metric_names', []) if control_of(m) is None]
 
 
 def primary_metric(results: Dict[str, Any]) -> Optional[str]:
     """The metric of the figures: ``linear_probe_top1`` if collected, else the first one."""
     names = _main_metrics(results)
-    return 'linear_probe_top1' if 'linear_probe_top1' in names else (names[0] if names else None)
+    for preferred in ('finetune_top1', 'linear_probe_top1'):
+        if preferred in names:
+            return preferred
+    return names[0] if names else None
 
 
 def _values(rows: List[Dict[str, Any]], metric: str) -> List[float]:
@@ -66,11 +70,11 @@ def _values(rows: List[Dict[str, Any]], metric: str) -> List[float]:
             if row.get('metrics', {}).get(metric) is not None]
 
 
-def _control_values(runs: List[Dict[str, Any]], metric: str) -> Dict[int, float]:
-    """Seed -> control value (averaged over the runs of that seed)."""
+def _control_values(runs: List[Dict[str, Any]], metric: str, suffix: str) -> Dict[int, float]:
+    """Seed -> control value of ``metric + suffix`` (averaged over the runs of that seed)."""
     by_seed: Dict[int, List[float]] = {}
     for row in runs:
-        value = row.get('metrics', {}).get(metric + CONTROL_SUFFIX)
+        value = row.get('metrics', {}).get(metric + suffix)
         if value is not None:
             by_seed.setdefault(row['seed'], []).append(value)
     return {seed: statistics.fmean(v) for seed, v in sorted(by_seed.items())}
@@ -88,8 +92,8 @@ def markdown_table(results: Dict[str, Any]) -> str:
     runs = results['runs']
     metrics = _main_metrics(results)
     shots = sorted({k for row in runs for k in row.get('rec_err') or {}})
-    header = (['run', 'schedule', 'seeds done'] + metrics + ['final loss'] + shots
-              + ['wall time / run (min)'])
+    header = (['run', 'schedule', 'seeds done'] + metrics + ['final loss', 'loss / trivial']
+              + shots + ['wall time / run (min)'])
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for name, rows in _groups(runs).items():
         done = [r for r in rows if r.get('metrics')]
@@ -98,6 +102,9 @@ def markdown_table(results: Dict[str, Any]) -> str:
         cells += [format_mean_std(_values(rows, m)) for m in metrics]
         losses = [r['loss'] for r in done if r.get('loss') is not None]
         cells.append(format_mean_std(losses, 4))
+        ratios = [r['loss'] / r['rec_err_trivial'] for r in done
+                  if r.get('loss') is not None and r.get('rec_err_trivial')]
+        cells.append(format_mean_std(ratios, 3) if ratios else '-')
         for shot in shots:  # '-' for a shot the schedule does not have
             errs = [r['rec_err'][shot] for r in done if shot in (r.get('rec_err') or {})]
             cells.append(format_mean_std(errs, 4) if errs or not done else '-')
@@ -107,15 +114,88 @@ def markdown_table(results: Dict[str, Any]) -> str:
             cells = cells[:3] + [NO_RUN] * (len(header) - 3)
         lines.append('| ' + ' | '.join(cells) + ' |')
     for metric in metrics:
-        control = _control_values(runs, metric)
-        if not control:
-            continue
-        seeds = f'{len(control)} seed' + ('s' if len(control) > 1 else '')
-        cells = ['random-init encoder (control)', 'no pre-training', seeds]
-        cells += [format_mean_std(list(control.values())) if m == metric else '' for m in metrics]
-        cells += [''] * (len(header) - len(cells))
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        for suffix, label in CONTROLS.items():
+            control = _control_values(runs, metric, suffix)
+            if not control:
+                continue
+            seeds = f'{len(control)} seed' + ('s' if len(control) > 1 else '')
+            cells = [label, 'no pre-training', seeds]
+            cells += [format_mean_std(list(control.values())) if m == metric else ''
+                      for m in metrics]
+            cells += [''] * (len(header) - len(cells))
+            lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
+
+
+def paired_interval(diffs: Sequence[float], level: float = 0.95
+                    ) -> Tuple[float, Optional[float], Optional[float]]:
+    """Mean of paired per-seed differences and its two-sided t-interval.
+
+    Args:
+        diffs: One difference per seed (same seed, same labelled subset).
+        level: Confidence level.
+
+    Returns:
+        Tuple: ``(mean, low, high)``; ``low``/``high`` are None for fewer than 2 seeds.
+    """
+    mean = statistics.fmean(diffs)
+    if len(diffs) < 2:
+        return mean, None, None
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + level / 2, len(diffs) - 1)) * statistics.stdev(diffs) / len(diffs)**.5
+    return mean, mean - half, mean + half
+
+
+def baseline_run(results: Dict[str, Any]) -> Optional[str]:
+    """The run the others are compared with: the first one-shot ``L(0; η)`` run, else the first."""
+    groups = _groups(results['runs'])
+    for name, rows in groups.items():
+        if rows[0].get('layers') == [0]:
+            return name
+    return next(iter(groups), None)
+
+
+def paired_table(results: Dict[str, Any], metric: str) -> str:
+    """Per-seed paired differences of ``metric``: every run against the baseline run and against
+    each control of the same seed (mean, 95 % t-interval, per-seed values).
+
+    Args:
+        results: Collected results.
+        metric: A main metric.
+
+    Returns:
+        str: A markdown table, or ``''`` when nothing can be paired.
+    """
+    groups = _groups(results['runs'])
+    base = baseline_run(results)
+    refs = []
+    if base is not None:
+        refs.append((base, {r['seed']: r['metrics'][metric] for r in groups[base]
+                            if r.get('metrics', {}).get(metric) is not None}))
+    for suffix, label in CONTROLS.items():
+        control = _control_values(results['runs'], metric, suffix)
+        if control:
+            refs.append((label.split(' (')[0], control))
+    lines = ['| run | minus | seeds | mean difference | 95 % interval | excludes 0 | per seed |',
+             '|---|---|---|---|---|---|---|']
+    for name, rows in groups.items():
+        values = {r['seed']: r['metrics'][metric] for r in rows
+                  if r.get('metrics', {}).get(metric) is not None}
+        for ref_name, ref in refs:
+            if ref_name == name:
+                continue
+            seeds = sorted(set(values) & set(ref))
+            if not seeds:
+                continue
+            diffs = [values[k] - ref[k] for k in seeds]
+            mean, low, high = paired_interval(diffs)
+            interval = '—' if low is None else f'[{low:+.2f}, {high:+.2f}]'
+            excludes = '—' if low is None else ('yes' if low > 0 or high < 0 else 'no')
+            per_seed = ', '.join(f'{k}: {d:+.2f}' for k, d in zip(seeds, diffs))
+            lines.append(f'| {name} | {ref_name} | {len(seeds)} | {mean:+.2f} | {interval} | '
+                         f'{excludes} | {per_seed} |')
+    return '\n'.join(lines) if len(lines) > 2 else ''
 
 
 def _bar_figure(results: Dict[str, Any], metric: str, path: Path) -> Path:
@@ -126,15 +206,17 @@ def _bar_figure(results: Dict[str, Any], metric: str, path: Path) -> Path:
     groups = list(_groups(results['runs']).items())
     labels = [name for name, _ in groups]
     per_run = [_values(rows, metric) for _, rows in groups]
-    control = _control_values(results['runs'], metric)
-    if control:
-        labels.append('random init\n(control)')
-        per_run.append(list(control.values()))
+    n_runs = len(per_run)
+    for suffix, label in CONTROLS.items():
+        control = _control_values(results['runs'], metric, suffix)
+        if control:
+            labels.append(label.replace('the same ', '').replace(' (control)', '\n(control)'))
+            per_run.append(list(control.values()))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(labels) + 1.5), 3.8))
     every = [v for values in per_run for v in values]
     bottom = max(0.0, (min(every) - 0.15 * (max(every) - min(every)) - 5) // 5 * 5) if every else 0.
     for i, values in enumerate(per_run):
-        is_control = control and i == len(per_run) - 1
+        is_control = i >= n_runs
         if values:
             mean, std = _mean_std(values)
             ax.bar(i, mean, yerr=std or 0, capsize=4, color='0.85' if is_control else f'C{i % 10}',
@@ -251,6 +333,12 @@ def report(results: Union[Dict[str, Any], str, Path], out_dir: Union[str, Path],
             f'{time.strftime("%Y-%m-%dT%H:%M:%S%z")}; mean ± sample std over seeds.',
             f'Commits: {", ".join(commits) if commits else "none yet"}.', '',
             markdown_table(results), '']
+    for name in _main_metrics(results):
+        paired = paired_table(results, name)
+        if paired:
+            text += [f'Paired per-seed differences of `{name}` (percentage points; 95 % '
+                     f't-interval over seeds, n-1 degrees of freedom: with 3 seeds the interval '
+                     f'is ±4.30 standard errors wide).', '', paired, '']
     text += [f'![{p.stem}]({p.name})' for p in figures]
     written['markdown'] = out_dir / 'report.md'
     written['markdown'].write_text('\n'.join(text) + '\n')

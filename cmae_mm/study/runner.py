@@ -498,8 +498,9 @@ def read_training_log(work_dir: Path) -> Dict[str, Any]:
         work_dir: The run's work dir.
 
     Returns:
-        dict: ``loss``, ``epoch``, ``iter`` and ``rec_err`` (``{'rec_err_shot1': ..., ...}``) of the
-        last training line, and ``log_dir``; empty if nothing was logged.
+        dict: ``loss``, ``epoch``, ``iter``, ``rec_err`` (``{'rec_err_shot1': ..., ...}``) and
+        ``rec_err_trivial`` (None if not logged) of the last training line, and ``log_dir``;
+        empty if nothing was logged.
     """
     for stamp_dir in reversed(_timestamp_dirs(work_dir)):
         vis = stamp_dir / 'vis_data'
@@ -518,7 +519,8 @@ def read_training_log(work_dir: Path) -> Dict[str, Any]:
                 rec = {k: last[k] for k in sorted(last, key=_shot_key)
                        if k.startswith('rec_err_shot')}
                 return dict(loss=last['loss'], epoch=last.get('epoch'), iter=last.get('iter'),
-                            rec_err=rec, log_dir=_show_path(stamp_dir))
+                            rec_err=rec, rec_err_trivial=last.get('rec_err_trivial'),
+                            log_dir=_show_path(stamp_dir))
     return {}
 
 
@@ -570,7 +572,8 @@ def collect(study: Study) -> Dict[str, Any]:
             layers=list(r.spec.layers) if r.spec.layers else None,
             ratios=list(r.spec.ratios) if r.spec.ratios else None, notation=r.spec.notation,
             loss=log.get('loss'), epoch=log.get('epoch'), iter=log.get('iter'),
-            rec_err=log.get('rec_err', {}), metrics=metrics,
+            rec_err=log.get('rec_err', {}), rec_err_trivial=log.get('rec_err_trivial'),
+            metrics=metrics,
             git_commit=result.get('git_commit'), git_dirty=result.get('git_dirty'),
             wall_time_s=result.get('wall_time_s')))
     results = dict(study=study.name, study_file=str(study.path) if study.path else None,
@@ -584,7 +587,8 @@ def collect(study: Study) -> Dict[str, Any]:
 
 def _write_csv(path: Path, rows: List[Dict[str, Any]], metric_names: List[str]) -> None:
     shots = sorted({k for row in rows for k in row['rec_err']}, key=_shot_key)
-    columns = (['name', 'run', 'seed', 'status', 'notation', 'config', 'loss'] + shots
+    columns = (['name', 'run', 'seed', 'status', 'notation', 'config', 'loss', 'rec_err_trivial']
+               + shots
                + metric_names + ['git_commit', 'git_dirty', 'wall_time_s', 'cfg_options',
                                  'work_dir'])
     with open(path, 'w', newline='') as f:

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-from .evaluations import CONTROL_SUFFIX
+from .evaluations import CONTROLS
 from .report import NO_RUN, format_mean_std
 from .spec import REPO_ROOT
 
@@ -246,20 +246,21 @@ def family_table(family: ZooFamily, root: Path, where: str) -> str:
                 if values else NO_RUN)
         lines.append(f'| [{row.name}]({_link(row.config, where)}) | {row.schedule} | {row.data}, {row.epochs} ep, '
                      f'batch {row.batch} | {row.task} | {cell} | {row.paper or "—"} |')
-    control = _control_values(family, root)
-    if control:
-        lines.append(f'| the same encoder, randomly initialised (control) | — | none | '
-                     f'{family.rows[0].task} | {format_mean_std(control)} | — |')
+    for suffix, label in CONTROLS.items():
+        control = _control_values(family, root, suffix)
+        if control:
+            lines.append(f'| {label} | — | none | {family.rows[0].task} | '
+                         f'{format_mean_std(control)} | — |')
     return '\n'.join(lines)
 
 
-def _control_values(family: ZooFamily, root: Path) -> List[float]:
-    """The random-init control of a family's study (one value per seed), if its results have one."""
+def _control_values(family: ZooFamily, root: Path, suffix: str) -> List[float]:
+    """A control (``suffix``) of a family's study, one value per seed, if its results have one."""
     first = next((r for r in family.rows if r.result is not None), None)
     results = _load_results(first.result[0], root) if first else None
     if results is None:
         return []
-    key = first.result[2] + CONTROL_SUFFIX
+    key = first.result[2] + suffix
     per_seed = {r['seed']: float(r['metrics'][key]) for r in results.get('runs', [])
                 if key in (r.get('metrics') or {})}
     return [per_seed[k] for k in sorted(per_seed)]

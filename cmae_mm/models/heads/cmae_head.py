@@ -11,6 +11,10 @@ SHOT_ERROR_KEY = 'rec_err_shot'
 #: Prefix of the logged number of mask cells shot ``s`` removed (mean per image) of the hierarchical
 #: families (SimMIM-Swin, FCMAE); like ``rec_err_shot`` it must not contain "loss".
 SHOT_CELLS_KEY = 'masked_cells_shot'
+#: The logged loss of the trivial reconstruction (predict zero on the same removed patches): each
+#: patch's own mean with ``norm_pix``, the dataset mean (zero after normalisation) without. A
+#: model whose ``loss`` is not clearly below it has learnt nothing beyond the mean.
+TRIVIAL_ERROR_KEY = 'rec_err_trivial'
 
 
 @MODELS.register_module()
@@ -19,7 +23,11 @@ class CMAEPretrainHead(MAEPretrainHead):
 
     The target is the union of the patches removed by all shots, on per-patch normalised pixels
     when ``norm_pix=True``, as MAE. Every iteration also logs the reconstruction error of the
-    patches removed by each shot as ``rec_err_shot{s}`` (paper Fig. 7), which is not optimised.
+    patches removed by each shot as ``rec_err_shot{s}`` (paper Fig. 7) and the error of the
+    trivial reconstruction, predicting zero for every removed patch, as ``rec_err_trivial``
+    (neither is optimised). With ``norm_pix`` zero is each patch's own mean, so blank patches
+    (zero after normalisation) cost the trivial prediction nothing; ``loss / rec_err_trivial``
+    tells how much of the error the model removes beyond that baseline.
 
     Args:
         loss (dict): Config of the pixel loss, e.g. ``dict(type='PixelReconstructionLoss',
@@ -116,4 +124,13 @@ class CMAEPretrainHead(MAEPretrainHead):
         losses = dict(loss=loss)
         for s, err in enumerate(per_shot, start=1):
             losses[f'{SHOT_ERROR_KEY}{s}'] = err.detach()
+        with torch.no_grad():
+            zeros = torch.zeros_like(pred)
+            if self.shot_weights is None:
+                trivial = self.loss_module(zeros, target, (shot_index > 0).to(pred.dtype))
+            else:
+                trivial = sum(w * (self.loss_module(zeros, target, (shot_index == s).to(
+                    pred.dtype)) if bool((shot_index == s).any()) else pred.new_zeros(()))
+                    for s, w in enumerate(self.shot_weights, start=1))
+        losses[TRIVIAL_ERROR_KEY] = trivial
         return losses

@@ -7,7 +7,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ...masking import ShotSchedule
-from ..heads.cmae_head import SHOT_CELLS_KEY, SHOT_ERROR_KEY
+from ..heads.cmae_head import SHOT_CELLS_KEY, SHOT_ERROR_KEY, TRIVIAL_ERROR_KEY
 
 
 @MODELS.register_module()
@@ -44,7 +44,9 @@ class CMAESimMIM(SimMIM):
         Returns:
             Dict[str, torch.Tensor]: ``loss`` (on the union of the shots' cells), and for
             ``s = 1..S`` the detached ``rec_err_shot{s}`` (0 for a shot that masked nothing) and
-            ``masked_cells_shot{s}`` (float).
+            ``masked_cells_shot{s}`` (float), and ``rec_err_trivial``, the head's loss of a
+            zero prediction on the union (SimMIM's L1 on normalised pixels: zero is the dataset
+            mean).
         """
         mask = torch.stack([data_sample.mask for data_sample in data_samples])
         outs, union_mask, shot_index = self.backbone(inputs, mask)
@@ -61,4 +63,5 @@ class CMAESimMIM(SimMIM):
                     err = pred.new_zeros(())
                 losses[f'{SHOT_ERROR_KEY}{s}'] = err
                 losses[f'{SHOT_CELLS_KEY}{s}'] = cells.sum(1).float().mean()
+            losses[TRIVIAL_ERROR_KEY] = self.head.loss(torch.zeros_like(pred), inputs, union_mask)
         return losses

@@ -1,0 +1,260 @@
+"""Fashion-MNIST on disk for mmpretrain's ``FashionMNIST`` (extracted idx files), written safely.
+
+Fashion-MNIST (Zalando, MIT licence): 60,000 training and 10,000 test images, 28x28 grayscale,
+10 classes, 6,000 / 1,000 per class. mmpretrain's ``FashionMNIST(data_root=..., download=False)``
+reads the four *extracted* idx files from ``data_root``. :func:`prepare_fashion_mnist` writes them
+from either source:
+
+* a folder holding the four official ``*-idx*-ubyte.gz`` files (Zalando's distribution), or
+* Debian's package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/`` when it is
+  installed; otherwise ``apt-get download`` + ``dpkg-deb -x`` into a temporary folder, which needs
+  no installation and no root, only readable package lists).
+
+Every file is decompressed to a temporary name in the target folder, checked (idx header, image
+size, counts, labels per class, and the MD5 of the decompressed bytes, identical for both
+sources), ``fsync``-ed and renamed into place, so an interrupted run never leaves a file that
+passes for a good one; a re-run keeps files that already check out.
+"""
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+from mmpretrain.datasets import FashionMNIST
+from mmpretrain.registry import DATASETS
+
+__all__ = ['DEBIAN_DIR', 'DEBIAN_PACKAGE', 'FASHION_MNIST_FILES', 'FashionMNISTLabelSubset',
+           'FashionMNISTSourceError', 'balanced_subset', 'check_idx_file',
+           'prepare_fashion_mnist']
+
+DEBIAN_PACKAGE = 'dataset-fashion-mnist'
+DEBIAN_DIR = Path('/usr/share/datasets/fashion-mnist')
+#: Extracted file name -> (number of items, MD5 of the decompressed bytes). The MD5s are those of
+#: the decompressed official files (the same for Zalando's ``.gz`` files and Debian's
+#: re-compressed ones, whose ``.gz`` checksums differ).
+FASHION_MNIST_FILES: Dict[str, Tuple[int, str]] = {
+    'train-images-idx3-ubyte': (60000, 'f4a8712d7a061bf5bd6d2ca38dc4d50a'),
+    'train-labels-idx1-ubyte': (60000, '9018921c3c673c538a1fc5bad174d6f9'),
+    't10k-images-idx3-ubyte': (10000, '8181f5470baa50b63fa0f6fddb340f0a'),
+    't10k-labels-idx1-ubyte': (10000, '15d484375f8d13e6eb1aabb0c3f46965'),
+}
+NUM_CLASSES = 10
+IMAGE_SIDE = 28
+
+
+class FashionMNISTSourceError(FileNotFoundError):
+    """Neither source of Fashion-MNIST is available; the message says both ways to get it."""
+
+
+def _how_to_get(root: Union[str, Path]) -> str:
+    return (f'Fashion-MNIST: no source found. Either put the four official *-idx*-ubyte.gz files '
+            f'(https://github.com/zalandoresearch/fashion-mnist) in a folder and run '
+            f'`python tools/dataset_converters/prepare_fashion_mnist.py --source <folder> '
+            f'--out {root}`, or make Debian\'s package {DEBIAN_PACKAGE} reachable '
+            f'(`apt-get update`; the tool then fetches it with `apt-get download`).')
+
+
+def check_idx_file(data: bytes, name: str, md5: Optional[str] = None) -> None:
+    """Check the decompressed bytes of one Fashion-MNIST idx file.
+
+    Args:
+        data: The decompressed file.
+        name: Its extracted name, a key of :data:`FASHION_MNIST_FILES`.
+        md5: Expected MD5 of ``data``; None: the one in :data:`FASHION_MNIST_FILES`; ``''``: no
+            checksum (tests write small files of their own).
+
+    Raises:
+        ValueError: Naming the file and the first check that failed.
+    """
+    count = FASHION_MNIST_FILES[name][0] if md5 is None else None
+    images = 'images' in name
+    dims = 3 if images else 1
+    if len(data) < 4 + 4 * dims:
+        raise ValueError(f'{name}: {len(data)} bytes, too short for an idx header')
+    magic = int.from_bytes(data[:4], 'big')
+    if magic != 0x800 + dims:
+        raise ValueError(f'{name}: idx magic {magic:#x}, expected {0x800 + dims:#x} '
+                         f'(unsigned bytes, {dims} dimension(s))')
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(dims)]
+    if images and shape[1:] != [IMAGE_SIDE, IMAGE_SIDE]:
+        raise ValueError(f'{name}: images of {shape[1]}x{shape[2]}, expected 28x28')
+    if count is not None and shape[0] != count:
+        raise ValueError(f'{name}: {shape[0]} items, expected {count}')
+    body = len(data) - 4 - 4 * dims
+    if body != int(np.prod(shape)):
+        raise ValueError(f'{name}: {body} data bytes for shape {shape} (truncated or padded)')
+    if not images:
+        labels = np.frombuffer(data, np.uint8, offset=8)
+        if labels.max(initial=0) >= NUM_CLASSES:
+            raise ValueError(f'{name}: label {labels.max()} outside 0..9')
+        per_class = np.bincount(labels, minlength=NUM_CLASSES)
+        if count is not None and not (per_class == count // NUM_CLASSES).all():
+            raise ValueError(f'{name}: labels per class {per_class.tolist()}, expected '
+                             f'{count // NUM_CLASSES} each')
+    expected = FASHION_MNIST_FILES[name][1] if md5 is None else md5
+    if expected and hashlib.md5(data).hexdigest() != expected:
+        raise ValueError(f'{name}: MD5 {hashlib.md5(data).hexdigest()} of the decompressed file, '
+                         f'expected {expected}')
+
+
+def _debian_files(tmp: Path) -> Optional[Path]:
+    """The folder of Debian's ``.gz`` files: installed, or downloaded and unpacked into ``tmp``."""
+    if all((DEBIAN_DIR / f'{n}.gz').is_file() for n in FASHION_MNIST_FILES):
+        return DEBIAN_DIR
+    if shutil.which('apt-get') is None or shutil.which('dpkg-deb') is None:
+        return None
+    got = subprocess.run(['apt-get', 'download', DEBIAN_PACKAGE], cwd=tmp, capture_output=True,
+                         text=True)
+    debs = sorted(tmp.glob(f'{DEBIAN_PACKAGE}_*.deb'))
+    if got.returncode != 0 or not debs:
+        return None
+    subprocess.run(['dpkg-deb', '-x', str(debs[-1]), str(tmp / 'x')], check=True)
+    folder = tmp / 'x' / DEBIAN_DIR.relative_to('/')
+    return folder if all((folder / f'{n}.gz').is_file() for n in FASHION_MNIST_FILES) else None
+
+
+def _write_checked(gz: Path, target: Path, md5: Optional[str]) -> None:
+    """Decompress ``gz``, check it, write ``target`` atomically (temp file, fsync, rename)."""
+    with gzip.open(gz, 'rb') as f:
+        data = f.read()
+    try:
+        check_idx_file(data, target.name, md5)
+    except ValueError as e:
+        raise ValueError(f'{gz}: {e}') from None
+    fd, tmp_name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.part', dir=target.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp's 0600 -> what open() would have made
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _is_good(path: Path, md5: Optional[str]) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        check_idx_file(path.read_bytes(), path.name, md5)
+    except ValueError:
+        return False
+    return True
+
+
+def prepare_fashion_mnist(root: str = 'data/fashion_mnist', source: Optional[str] = None,
+                          verify_md5: bool = True) -> str:
+    """Write the four extracted Fashion-MNIST idx files to ``root`` (a no-op when they check out).
+
+    Args:
+        root: Output folder (mmpretrain's ``FashionMNIST`` ``data_root``).
+        source: Folder with the four official ``.gz`` files; None: Debian's package.
+        verify_md5: Check the MD5 of each decompressed file (and the official counts). False
+            checks only the idx structure, for small files a test writes.
+
+    Returns:
+        str: What was done, for progress output.
+
+    Raises:
+        FashionMNISTSourceError: No source (the message gives both ways to get the data).
+        ValueError: A source file fails a check (the message names it).
+    """
+    out = Path(root)
+    md5 = None if verify_md5 else ''
+    names: List[str] = list(FASHION_MNIST_FILES)
+    todo = [n for n in names if not _is_good(out / n, md5)]
+    if not todo:
+        return f'fashion_mnist: kept the 4 checked files in {root}'
+    with tempfile.TemporaryDirectory(prefix='fmnist-') as tmp:
+        if source is not None:
+            folder = Path(source)
+            missing = [f'{n}.gz' for n in todo if not (folder / f'{n}.gz').is_file()]
+            if missing:
+                raise FashionMNISTSourceError(f'{source}: missing {", ".join(missing)}. '
+                                              + _how_to_get(root))
+            origin = str(source)
+        else:
+            folder = _debian_files(Path(tmp))
+            if folder is None:
+                raise FashionMNISTSourceError(_how_to_get(root))
+            origin = f'Debian package {DEBIAN_PACKAGE}'
+        out.mkdir(parents=True, exist_ok=True)
+        for name in todo:
+            _write_checked(folder / f'{name}.gz', out / name, md5)
+    return (f'fashion_mnist: wrote {len(todo)} checked file(s) to {root} from {origin} '
+            f'(kept {len(names) - len(todo)})')
+
+
+def balanced_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Indices of a seeded subset with ``per_class`` items of every class, in dataset order.
+
+    Args:
+        labels: (N,) integer labels.
+        per_class: Items drawn (without replacement) from each class.
+        seed: Seed of the draw: the same seed gives the same subset on every machine.
+
+    Returns:
+        np.ndarray: (C * per_class,) sorted indices.
+
+    Raises:
+        ValueError: If a class has fewer than ``per_class`` items (naming it and its count).
+    """
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per_class:
+            raise ValueError(f'labels_per_class={per_class}: class {c} has only {len(members)} '
+                             f'items; allowed: 1..{len(members)} or None (all)')
+        chosen.append(rng.choice(members, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+@DATASETS.register_module()
+class FashionMNISTLabelSubset(FashionMNIST):
+    """mmpretrain's ``FashionMNIST`` restricted to a balanced, seeded subset of labelled images.
+
+    For low-label fine-tuning: ``labels_per_class=100`` keeps 1,000 training images (100 per
+    class, drawn with ``subset_seed``); None keeps every image, so the full 60,000 and a low-
+    label regime are one option apart.
+
+    Args:
+        labels_per_class (int, optional): Images kept per class. Defaults to None (all).
+        subset_seed (int): Seed of the draw (:func:`balanced_subset`). Defaults to 0.
+        **kwargs: Arguments of ``FashionMNIST`` (``data_root``, ``data_prefix``,
+            ``test_mode``, ``download``, ``pipeline``, ...).
+    """
+
+    def __init__(self, labels_per_class: Optional[int] = None, subset_seed: int = 0,
+                 **kwargs) -> None:
+        if labels_per_class is not None and (
+                not isinstance(labels_per_class, int) or isinstance(labels_per_class, bool)
+                or labels_per_class < 1):
+            raise ValueError(f'labels_per_class={labels_per_class!r}: must be a positive '
+                             'integer or None (all images)')
+        self.labels_per_class = labels_per_class
+        self.subset_seed = subset_seed
+        super().__init__(**kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """The full split, then the balanced subset of it."""
+        data_list = super().load_data_list()
+        if self.labels_per_class is None:
+            return data_list
+        labels = np.array([int(d['gt_label']) for d in data_list])
+        return [data_list[i] for i in balanced_subset(labels, self.labels_per_class,
+                                                      self.subset_seed)]
