@@ -215,11 +215,12 @@ def test_loss_curves_tool(tmp_path):
     work_dir = tmp_path / 'cmae_run'
     vis = work_dir / '20260101_000000' / 'vis_data'
     vis.mkdir(parents=True)
-    lines = [dict(lr=1e-3, loss=1.0 / s, rec_err_shot1=1.1 / s, rec_err_shot2=0.9 / s, epoch=1,
-                  iter=s, step=s) for s in range(1, 6)]
+    lines = [dict(lr=1e-3, loss=1.0 / s, rec_err_shot1=1.1 / s, rec_err_shot2=0.9 / s,
+                  rec_err_trivial=2.0, epoch=1, iter=s, step=s) for s in range(1, 6)]
     lines.append(dict(accuracy_top1=50.0, step=1))  # a validation record
     (vis / 'scalars.json').write_text('\n'.join(json.dumps(l) for l in lines) + '\n')
     assert read_scalars(str(work_dir))['rec_err_shot2'][-1] == (5, pytest.approx(0.18))
+    assert read_scalars(str(work_dir))['loss/trivial'][-1] == (5, pytest.approx(0.1))
     with pytest.raises(ToolInputError, match=r"logged no \['nope'\]"):
         run_loss_curves([str(work_dir)], tmp_path / 'unused', keys=['nope'])
     assert not (tmp_path / 'unused').exists()
@@ -235,7 +236,9 @@ def test_loss_curves_tool(tmp_path):
     # ... and overwritten with it.
     run_analysis('loss_curves', work_dir, '--out-dir', out, '--force', cwd=tmp_path)
     data = json.loads((out / 'loss_curves.json').read_text())
-    assert set(data['cmae_run']) == {'loss', 'rec_err_shot1', 'rec_err_shot2'}
+    assert set(data['cmae_run']) == {'loss', 'rec_err_shot1', 'rec_err_shot2', 'rec_err_trivial',
+                                     'loss/trivial'}
+    assert data['cmae_run']['loss/trivial'][0] == [1, 0.5]
     assert_png(out / 'loss_curves.png')
 
 

@@ -16,11 +16,11 @@ import torch
 
 from cmae_mm.datasets.fashion_mnist import (FASHION_MNIST_FILES, FashionMNISTLabelSubset,
                                             balanced_subset, check_idx_file)
-from helpers import output_of, run_tool
+from helpers import REPO, output_of, run_tool
 
-PRETRAIN = 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py'
-FINETUNE = 'configs/classification/fashion_mnist/cmae_vit-tiny-p4_ft-100e_fashion-mnist.py'
-STUDY = 'configs/study/fmnist_mae_vs_cmae.yml'
+PRETRAIN = str(REPO / 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py')
+FINETUNE = str(REPO / 'configs/classification/fashion_mnist/cmae_vit-tiny-p4_ft-100e_fashion-mnist.py')
+STUDY = str(REPO / 'configs/study/fmnist_mae_vs_cmae.yml')
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -189,14 +189,15 @@ def test_finetune_config_refuses_a_mismatched_checkpoint(tmp_path):
     from mmpretrain.registry import MODELS
 
     import cmae_mm  # noqa: F401
-    demo = Config.fromfile('configs/selfsup/cmae_vit-tiny-p4_digits_demo.py')
+    demo = Config.fromfile(str(REPO / 'configs/selfsup/cmae_vit-tiny-p4_digits_demo.py'))
     model = MODELS.build(demo.model)
     ckpt = tmp_path / 'demo.pth'
     torch.save({'state_dict': model.state_dict()}, ckpt)
     root = write_tiny_fmnist(tmp_path / 'data', gz=False)
     result = run_tool(['tools/train.py', FINETUNE, '--work-dir', str(tmp_path / 'ft'),
                        '--cfg-options', f'model.backbone.init_cfg.checkpoint={ckpt}',
-                       f'train_dataloader.dataset.data_root={root}', 'train_cfg.max_epochs=1'],
+                       'train_cfg.max_epochs=1', 'train_dataloader.dataset.labels_per_class=2'] + [
+                           f'{s}_dataloader.dataset.data_root={root}' for s in ('train', 'val')],
                       cwd=tmp_path, timeout=300)
     assert result.returncode != 0
     assert 'patch_embed.projection.weight' in output_of(result)

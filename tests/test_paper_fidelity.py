@@ -152,3 +152,25 @@ def test_paper_map_configs_load():
 def test_brace_expansion():
     assert expand_braces('a{b,c}d{1,2}') == ['abd1', 'abd2', 'acd1', 'acd2']
     assert expand_braces('x{y}') == ['x{y}']
+
+
+def test_no_committed_file_names_a_machine_path():
+    """Committed files use repo-relative paths: no work tree, home or temporary folder, and the
+    paper is cited by title, not by where a copy lies on one machine."""
+    import re
+    import subprocess
+
+    files = subprocess.run(['git', 'ls-files', '-z'], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split('\0')
+    pattern = re.compile(r'(?<![\w.])/(work|root|tmp|home)/[\w.-]')
+    offenders = []
+    for name in filter(None, files):
+        path = REPO / name
+        if not path.is_file() or path.suffix in ('.png', '.pth', '.jpg', '.gz'):
+            continue
+        text = path.read_text(errors='ignore')
+        offenders += [f'{name}: {m.group(0)}' for m in pattern.finditer(text)]
+        paper_copy = 'shared/' + 'paper/'  # split so that this file does not match itself
+        if paper_copy in text:
+            offenders.append(f'{name}: {paper_copy}')
+    assert not offenders, offenders

@@ -8,12 +8,19 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .common import ToolInputError, check_outputs, make_out_dir
 
+#: Logged by the reconstruction heads: the loss of predicting zero on the same removed patches.
+TRIVIAL_ERROR_KEY = 'rec_err_trivial'
+#: Derived here: ``loss / rec_err_trivial`` of every logged step (1.0 = no better than the mean).
+RATIO_KEY = 'loss/trivial'
+
 
 def read_scalars(work_dir: str) -> Dict[str, List[Tuple[int, float]]]:
     """Key -> [(iteration, value)] from every ``vis_data/scalars.json`` of a work_dir.
 
     mmengine writes one JSON object per line with ``step`` (or ``iter``) and the logged values;
-    runs resumed into the same work_dir are concatenated in timestamp order.
+    runs resumed into the same work_dir are concatenated in timestamp order. Where a step logged
+    ``rec_err_trivial``, the series ``loss/trivial`` (the loss as a fraction of the trivial
+    reconstruction's) is added.
     """
     files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
     if not files:
@@ -31,6 +38,9 @@ def read_scalars(work_dir: str) -> Dict[str, List[Tuple[int, float]]]:
             for key, value in record.items():
                 if key not in ('step', 'iter', 'epoch') and isinstance(value, (int, float)):
                     series.setdefault(key, []).append((int(step), float(value)))
+            if record.get(TRIVIAL_ERROR_KEY) and 'loss' in record:
+                series.setdefault(RATIO_KEY, []).append(
+                    (int(step), float(record['loss']) / float(record[TRIVIAL_ERROR_KEY])))
     return series
 
 
@@ -44,7 +54,8 @@ def run_loss_curves(work_dirs: Sequence[str], out_dir: Union[str, Path],
     Args:
         work_dirs: mmengine work_dirs (see :func:`read_scalars`).
         out_dir: Output folder (created).
-        keys: Scalars to plot; default ``loss`` and every ``rec_err_shot*`` a run logged.
+        keys: Scalars to plot; default ``loss``, every ``rec_err_shot*``, ``rec_err_trivial`` and
+            ``loss/trivial`` a run logged.
         force: Overwrite existing output files.
 
     Returns:
@@ -62,7 +73,8 @@ def run_loss_curves(work_dirs: Sequence[str], out_dir: Union[str, Path],
     runs = {}
     for work_dir in work_dirs:
         series = read_scalars(work_dir)
-        wanted = list(keys or ['loss'] + sorted(k for k in series if k.startswith('rec_err_shot')))
+        wanted = list(keys or ['loss'] + sorted(k for k in series if k.startswith('rec_err_shot'))
+                      + [k for k in (TRIVIAL_ERROR_KEY, RATIO_KEY) if k in series])
         unknown = [k for k in wanted if k not in series]
         if unknown:
             raise ToolInputError(f'{work_dir} logged no {unknown}; it has {sorted(series)}')

@@ -21,9 +21,11 @@ def shot_visibility(shot_index: torch.Tensor, num_shots: int) -> List[torch.Tens
 
 
 def to_image(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """(3, H, W) normalised -> (H, W, 3) in [0, 1]."""
-    x = x.detach().cpu() * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
-    return (x / 255.).clamp(0, 1).permute(1, 2, 0).numpy()
+    """(C, H, W) normalised -> (H, W, 3) in [0, 1]; a single (grayscale) channel is repeated."""
+    c = x.shape[0]
+    x = x.detach().cpu() * torch.tensor(std).view(c, 1, 1) + torch.tensor(mean).view(c, 1, 1)
+    x = (x / 255.).clamp(0, 1)
+    return x.expand(3, -1, -1).permute(1, 2, 0).numpy() if c == 1 else x.permute(1, 2, 0).numpy()
 
 
 def _patch_mask(visible: torch.Tensor, patch_size: int, grid: int) -> torch.Tensor:
@@ -43,7 +45,7 @@ def save_reconstruction_grid(model: torch.nn.Module, inputs: torch.Tensor,
 
     Args:
         model (torch.nn.Module): A :class:`ConditionalMAE` (``reconstruct`` and ``backbone``).
-        inputs (torch.Tensor): Normalised images (B, 3, H, W).
+        inputs (torch.Tensor): Normalised images (B, C, H, W), C = 3 or 1 (grayscale).
         path (str | Path): Output PNG.
         mean (Sequence[float]): Data-preprocessor mean (0-255 scale) to undo the normalisation.
         std (Sequence[float]): Data-preprocessor std.

@@ -2,7 +2,9 @@
 
 Reads every <work_dir>/<timestamp>/vis_data/scalars.json (mmengine's LocalVisBackend) and plots
 the chosen keys against the iteration; for Conditional MAE, rec_err_shot{s} is the reconstruction
-error of the patches removed by shot s (logged, not optimised).
+error of the patches removed by shot s (logged, not optimised); rec_err_trivial is the error of
+predicting zero for the same patches, and loss/trivial the loss as a fraction of it (1.0 = the run
+learnt nothing beyond the mean), for every family.
 
     python tools/analysis/loss_curves.py work_dirs/cmae_a work_dirs/cmae_b --out-dir out
 """
@@ -18,7 +20,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('work_dirs', nargs='+')
     parser.add_argument('--keys', nargs='+', default=None,
-                        help='scalars to plot (default: loss and every rec_err_shot*)')
+                        help='scalars to plot (default: loss, every rec_err_shot*, rec_err_trivial, '
+                        'loss/trivial)')
     add_output_arguments(parser)
     args = parser.parse_args(argv)
     return run_tool('tools/analysis/loss_curves.py', run_loss_curves,

@@ -7,6 +7,13 @@ custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
 model = dict(
     type='CMAESimMIM',
     backbone=dict(type='CMAESimMIMSwinTransformer', mask_layers=[0, 3], mask_ratios=[0.6, 0.1]))
+# Both mask tokens (shot 1's `mask_token`, shot 2's `mask_token_stage3`) are excluded from weight
+# decay, as Microsoft's SimMIM excludes `mask_token` (mmpretrain's file decays it). Drop path stays
+# mmpretrain's 0.1 (Microsoft's pre-training uses 0.0: --cfg-options model.backbone.drop_path_rate=0.0).
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
+    'norm': dict(decay_mult=0.0), 'bias': dict(decay_mult=0.0),
+    'absolute_pos_embed': dict(decay_mult=0.), 'relative_position_bias_table': dict(decay_mult=0.),
+    'mask_token': dict(decay_mult=0.)}))  # matches mask_token and mask_token_stage3
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
 resume = True  # a restarted job continues from its work dir's last_checkpoint
 # mmengine 0.10.7 tags a `mmpretrain::` base's collate_fn with `_scope_`, which default_collate
