@@ -1,13 +1,14 @@
 # Conditional MAE L(0,10; 0.75,0.1) on Fashion-MNIST (60,000 training images, labels unused): the
 # digits demo's 12-block 64-d ViT on 28x28 grayscale inputs (in_channels=1) with 4x4 patches = 49
 # tokens; shot 1 keeps 12 tokens, shot 2 removes 2 of them before block 10. A CPU-scale analogue
-# of the paper's ViT pre-training; the recipe values below were chosen by the measurements of
+# of the paper's ViT pre-training; norm_pix and the length were chosen by the measurements of
 # tools/analysis/fmnist_recipe_search.py (see docs/results/fmnist_recipe_search/).
 #
 #   python tools/dataset_converters/prepare_fashion_mnist.py        # data/fashion_mnist
 #   python tools/train.py configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py
 #
-# One process (2 CPU cores or 1 GPU): batch 256, lr 1.5e-4 x 256/256 x 10 (see optim_wrapper).
+# One process (2 CPU cores or 1 GPU): batch 256, AdamW lr 1.5e-3 (MAE's base lr 1.5e-4 x 256/256,
+# x10 for a 64-d model trained for a few thousand steps), betas (0.9, 0.95), weight decay 0.05.
 _base_ = [
     '../_base_/models/cmae_vit-base-p16.py',
     '../_base_/pretrain_runtime.py',
@@ -24,7 +25,11 @@ model = dict(
     neck=dict(num_patches=(img_size // patch_size)**2, patch_size=patch_size,
               in_chans=in_channels, embed_dim=embed_dims, decoder_embed_dim=64, decoder_depth=2,
               decoder_num_heads=4),
-    head=dict(patch_size=patch_size, in_channels=in_channels, norm_pix=True))
+    # norm_pix=False: a third of the 4x4 patches are blank (zero after per-patch normalisation),
+    # and nearly blank ones turn into amplified noise, so with norm_pix the loss stays near the
+    # predict-the-patch-mean baseline (loss / rec_err_trivial 0.74 after 1,400 steps, against
+    # 0.21 on raw normalised pixels; docs/results/fmnist_recipe_search/).
+    head=dict(patch_size=patch_size, in_channels=in_channels, norm_pix=False))
 
 # Fashion-MNIST's pixel mean and std (0.286, 0.353 of 255) over the training images.
 data_preprocessor = dict(
