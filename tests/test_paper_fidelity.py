@@ -9,6 +9,7 @@
 """
 import glob
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import List
@@ -174,3 +175,31 @@ def test_no_committed_file_names_a_machine_path():
         if paper_copy in text:
             offenders.append(f'{name}: {paper_copy}')
     assert not offenders, offenders
+
+
+USAGE_LINE = re.compile(r'tools/(?:dist_train|slurm_train)\.sh\s+(\S+\.py)\s+(\d+)')
+TOTAL_IN_NAME = re.compile(r'(\d+)xb(\d+)')
+
+
+def test_usage_lines_launch_the_gpus_of_the_total_batch():
+    """Every `tools/dist_train.sh CONFIG N` line in a config header launches N processes whose
+    per-GPU batch adds up to the config's total batch: auto_scale_lr.base_batch_size, else the
+    `<gpus>xb<batch>` of the file name (a mismatch silently trains with another lr per image)."""
+    checked, wrong = 0, []
+    for config in sorted((REPO / 'configs').rglob('*.py')):
+        for match in USAGE_LINE.finditer(config.read_text()):
+            target, gpus = REPO / match.group(1), int(match.group(2))
+            assert target.is_file(), f'{config.relative_to(REPO)} names missing {match.group(1)}'
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                cfg = Config.fromfile(str(target))
+            per_gpu = cfg.train_dataloader.batch_size
+            total = (cfg.get('auto_scale_lr') or {}).get('base_batch_size')
+            named = TOTAL_IN_NAME.search(target.name)
+            if total is None and named:
+                total = int(named.group(1)) * int(named.group(2))
+            assert total is not None, f'{target.name}: no auto_scale_lr and no NxbM in its name'
+            checked += 1
+            if gpus * per_gpu != total:
+                wrong.append(f'{config.relative_to(REPO)}: {gpus} x {per_gpu} != {total}')
+    assert checked >= 20 and not wrong, wrong

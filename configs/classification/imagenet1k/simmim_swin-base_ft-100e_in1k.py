@@ -19,3 +19,5 @@ model = dict(backbone=dict(
 train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
 val_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
 test_dataloader = val_dataloader
+# The recipe's total batch (8 GPUs x 256), for --auto-scale-lr and the usage-line check.
+auto_scale_lr = dict(base_batch_size=2048)

@@ -10,7 +10,7 @@
 # The sparse convolutions of the official FCMAE are emulated densely and exactly (masked positions
 # are zero around every spatial op, GRN statistics come from visible positions only); AMP is the
 # suite's choice for GPUs (the official code trains in fp32 with sparse tensors).
-#   tools/dist_train.sh configs/selfsup/cmae_fcmae_convnextv2b_800e.py 8
+#   tools/dist_train.sh configs/selfsup/cmae_fcmae_convnextv2b_800e.py 32   # 32 GPUs x 128 = 4096
 _base_ = [
     '../../_base_/datasets/imagenet_bs512_mae.py',
     '../../_base_/pretrain_runtime.py',
