@@ -242,3 +242,8 @@ def test_shipped_fmnist_studies_are_valid():
     assert [r.name for r in study.runs] == ['mae', 'cmae', 'cmae-3shot']
     assert len(study.seeds) >= 3
     assert [n for n, _ in study.evaluations] == ['finetune', 'linear_probe']
+    sweep = load_study(str(REPO / 'configs/study/fmnist_shot_layer.yml'))
+    assert [r.layers for r in sweep.runs] == [(0, j) for j in (2, 4, 6, 8, 10, 11)]
+    # both studies use the same pre-training recipe, so the sweep compares with mae_seed0
+    assert {k: v for k, v in sweep.runs[0].cfg_options.items() if 'mask' not in k} == \
+        {k: v for k, v in study.runs[0].cfg_options.items() if 'mask' not in k}
