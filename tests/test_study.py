@@ -319,12 +319,47 @@ def test_collect_and_report_on_fake_work_dirs(toy_study, tmp_path):
     assert '| 0.4620 ± 0.0311 (n=2) | - | 1.0 ± 0.0 (n=2) |' in md  # rec_err_shot1, no shot 2
     assert '| cmae | L(0,10; 0.75,0.1) | 1/2 | 90.00 (n=1) |' in md
     assert '| cmae-l6 | L(0,6; 0.75,0.1) | 0/2 | no run yet |' in md
-    assert ('| random-init encoder (control) | no pre-training | 2 seeds | 51.00 ± 1.41 (n=2) |'
+    assert ('| the same encoder, randomly initialised (control) | no pre-training | 2 seeds | '
+            '51.00 ± 1.41 (n=2) |'
             in md)
+    # paired per-seed differences against the baseline run (mae) and the control, 95 % t-interval
+    # (t_0.975 with 1 degree of freedom = 12.706; diffs 30 and 32: se 1.0)
+    assert ('| mae | the same encoder, randomly initialised | 2 | +31.00 | [+18.29, +43.71] | yes | '
+            '0: +30.00, 1: +32.00 |') in md
+    assert '| cmae | mae | 1 | +10.00 | — | — | 0: +10.00 |' in md
+    assert 'with 3 seeds the interval is ±4.30 standard errors wide' in md
     assert 'aaaaaaaaaa' in md and '![accuracy](accuracy.png)' in md
     png = written['accuracy_png']
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5_000
     assert 'layers_png' not in written  # no layer sweep with results yet
+
+
+def test_paired_interval_matches_the_t_formula():
+    from cmae_mm.study.report import paired_interval
+
+    mean, low, high = paired_interval([1.0, 2.0, 6.0])
+    # mean 3, sample sd sqrt(7), t_0.975(2) = 4.302653
+    half = 4.302653 * 7 ** .5 / 3 ** .5
+    assert mean == 3.0 and low == pytest.approx(3 - half, abs=1e-5)
+    assert high == pytest.approx(3 + half, abs=1e-5)
+    assert paired_interval([2.5]) == (2.5, None, None)
+
+
+def test_report_shows_the_from_scratch_control(tmp_path):
+    """A fine-tuning study: the from-scratch control gets its own row and the paired table."""
+    runs = [dict(name='mae', mask_layers=[0], mask_ratios=[0.75]),
+            dict(name='cmae', mask_layers=[0, 10], mask_ratios=[0.75, 0.1])]
+    study = parse_study(study_data(tmp_path / 'studies', runs=runs, seeds=[0, 1, 2]))
+    for k, r in enumerate(study.expand()):
+        fake_run(r.work_dir, 2, shots=len(r.spec.layers))
+        fake_result(r.work_dir, r.name, r.seed, {'finetune_top1': 75.0 + k,
+                                                  'finetune_top1_from_scratch': 60.0 + r.seed})
+    md = report(collect(study), tmp_path / 'out')['markdown'].read_text()
+    assert ('| the same classifier trained from scratch (control) | no pre-training | 3 seeds | '
+            '61.00 ± 1.00 (n=3) |') in md
+    # cmae - mae = +3 on every seed: zero spread, the interval collapses onto +3
+    assert '| cmae | mae | 3 | +3.00 | [+3.00, +3.00] | yes |' in md
+    assert '| mae | the same classifier trained from scratch | 3 | +15.00 |' in md
 
 
 def test_report_draws_the_layer_sweep(tmp_path):
@@ -391,7 +426,7 @@ def test_digits_study_end_to_end(tmp_path):
     assert result.returncode == 0, output_of(result)[-3000:]
     md = (study_dir / 'report.md').read_text()
     assert '| mae | L(0; 0.75) | 1/1 |' in md and '| cmae | L(0,10; 0.75,0.1) | 1/1 |' in md
-    assert '| random-init encoder (control) |' in md and 'no run yet' not in md
+    assert '| the same encoder, randomly initialised (control) |' in md and 'no run yet' not in md
     assert (study_dir / 'accuracy.png').read_bytes()[:8] == PNG_MAGIC
 
 
