@@ -248,3 +248,41 @@ def test_swin_b_192_geometry():
     assert (shot_index == 1).sum(1).tolist() == [22, 22]
     assert (shot_index == 2).sum(1).tolist() == [2, 2]
     assert (union_mask.flatten(1).sum(1) == 24 * 64).all()
+
+
+def test_bias_table_resize_matches_an_independent_geometric_reference():
+    """Window 6 -> 7 (11x11 -> 13x13 offsets): old offsets placed on geometric-progression
+    positions (ratio solved here with brentq), a cubic interpolant read at the new integer offsets
+    (here scipy's RegularGridInterpolator, an implementation other than the suite's)."""
+    import numpy as np
+    from scipy.interpolate import RegularGridInterpolator
+    from scipy.optimize import brentq
+
+    from cmae_mm.models.backbones.transfer_hierarchical import (TransferSwin, geometric_offsets,
+                                                                resize_bias_table)
+
+    src, dst, heads = 11, 13, 4
+    table = torch.from_numpy(np.random.default_rng(0).normal(size=(src * src, heads))).float()
+    ratio = brentq(lambda q: sum(q**i for i in range(src // 2)) - dst // 2, 1.0001, 3.)
+    steps = np.cumsum([ratio**i for i in range(src // 2)])
+    axis = np.concatenate([-steps[::-1], [0.], steps])
+    np.testing.assert_allclose(geometric_offsets(src, dst), axis, atol=1e-5)
+    assert axis[-1] == pytest.approx(dst // 2) and axis[1] - axis[0] > axis[6] - axis[5] == 1.
+    new = np.arange(dst) - dst // 2
+    points = np.stack(np.meshgrid(new, new, indexing='ij'), -1).reshape(-1, 2)
+    reference = np.stack([RegularGridInterpolator(
+        (axis, axis), table[:, h].double().numpy().reshape(src, src), method='cubic')(points)
+        for h in range(heads)], -1)
+    out = resize_bias_table(table, dst * dst, 'geometric')
+    assert out.shape == (dst * dst, heads) and out.dtype == table.dtype
+    np.testing.assert_allclose(out.double().numpy(), reference, atol=2e-4)
+    centre = table.reshape(src, src, heads)[src // 2, src // 2]
+    torch.testing.assert_close(out.reshape(dst, dst, heads)[dst // 2, dst // 2], centre)
+    # the plain bicubic option is F.interpolate of the table as an image
+    bicubic = torch.nn.functional.interpolate(
+        table.T.reshape(1, heads, src, src), size=(dst, dst), mode='bicubic',
+        align_corners=False).reshape(heads, dst * dst).T
+    torch.testing.assert_close(resize_bias_table(table, dst * dst, 'bicubic'), bicubic)
+    assert not torch.allclose(out, bicubic, atol=1e-2)  # the two readings differ
+    with pytest.raises(ValueError, match="bias_resize='linear'; allowed: geometric, bicubic"):
+        TransferSwin(arch='tiny', bias_resize='linear')

@@ -337,9 +337,12 @@ def test_transfer_swin_leaves_only_the_mask_tokens_of_each_checkpoint(path, pret
 def test_transfer_swin_resizes_the_bias_tables_for_a_new_window(pretrain_runs):
     """The real fine-tuning changes the window (192 px / w6 -> 224 px / w7); here 96 px / w3 ->
     128 px / w4: every relative position bias table is resized from 5x5 to 7x7 offsets (TransferSwin
-    does it itself: mmpretrain's resize calls scipy's interp2d, removed in SciPy 1.14)."""
-    import torch.nn.functional as F
+    does it itself: mmpretrain's resize calls scipy's interp2d, removed in SciPy 1.14), with the
+    geometric-progression resize (checked against an independent reference in
+    test_cmae_simmim.py)."""
     from mmpretrain.registry import MODELS
+
+    from cmae_mm.models.backbones.transfer_hierarchical import resize_bias_table
 
     _, work = pretrain_runs(f'{SEL}/cmae_simmim_swinb_800e.py')
     ft = load(f'{CLS}/imagenet1k/simmim_swin-base_ft-100e_in1k.py').model.backbone
@@ -351,9 +354,7 @@ def test_transfer_swin_resizes_the_bias_tables_for_a_new_window(pretrain_runs):
     assert table.shape == (7 * 7, 1)
     pre = load_runner_checkpoint(work / 'epoch_1.pth')['state_dict']
     src = pre['backbone.stages.0.blocks.0.attn.w_msa.relative_position_bias_table']  # (25, 1)
-    expected = F.interpolate(src.T.reshape(1, 1, 5, 5), size=(7, 7), mode='bicubic',
-                             align_corners=False).reshape(1, 49).T
-    torch.testing.assert_close(table.detach(), expected)
+    torch.testing.assert_close(table.detach(), resize_bias_table(src, 49, 'geometric'))
     index = backbone.stages[0].blocks[0].attn.w_msa.relative_position_index
     assert index.shape == (16, 16) and int(index.max()) == 48  # the 4x4 window's own index
 
