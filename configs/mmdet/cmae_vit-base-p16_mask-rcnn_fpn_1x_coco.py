@@ -3,7 +3,13 @@
 # - multi-scale training, short side in [480, 800], long side <= 1333; single-scale test (1333, 800);
 # - batch 16 (8 GPUs x 2), AdamW lr 5e-4, betas (0.9, 0.999), weight decay 0.05 (none on norms,
 #   biases, pos_embed, cls_token), layer-wise lr decay 0.75, drop path 0.2, AMP;
-# - 1x schedule: 12 epochs, 500 warm-up iterations, lr x0.1 after epochs 8 and 11 (mmdet's 1x);
+# - 1x schedule: 12 epochs, 500 warm-up iterations, lr x0.1 after epochs 8 and 11 (mmdet's 1x:
+#   MultiStepLR milestones [8, 11], so epochs 9-11 run at 0.1x and epoch 12 at 0.01x). App. A.1
+#   says the lr decays "at epochs 9 and 11", which matches neither consistent reading of mmdet's
+#   milestones; since the paper says it follows MMDetection, mmdet's [8, 11] is the default. The
+#   two literal readings, one option away each:
+#     at the start of (1-based) epochs 9 and 11: --cfg-options param_scheduler.1.milestones=[8,10]
+#     after epochs 9 and 11:                     --cfg-options param_scheduler.1.milestones=[9,11]
 # - neck: the plain ViT's blocks 4, 6, 8, 12 (out_indices 3, 5, 7, 11) are turned into strides
 #   4, 8, 16, 32 by MAE/BEiT's deconvolution/max-pool pyramid (mmseg's Feature2Pyramid: 2 deconvs,
 #   1 deconv, identity, max-pool) and fed to a standard FPN (P2-P6). This is the setting of the
