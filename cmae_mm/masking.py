@@ -19,10 +19,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ['FIRST_SHOT_ROUNDINGS', 'ShotSchedule', 'random_keep']
+__all__ = ['FIRST_SHOT_ROUNDINGS', 'LATER_SHOT_ROUNDINGS', 'ShotSchedule', 'random_keep']
 
 #: Rounding rules of shot 1 (see :class:`ShotSchedule`).
 FIRST_SHOT_ROUNDINGS = ('keep_floor', 'mask_ceil')
+#: Rounding rules of the later shots (see :class:`ShotSchedule`).
+LATER_SHOT_ROUNDINGS = ('keep_floor', 'mask_round')
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,12 @@ class ShotSchedule:
         first_shot_rounding (str): How shot 1 rounds, following its base method so that the
             one-shot model stays bit-exact to it: ``'keep_floor'`` (MAE, FCMAE: keep
             ``int(N * (1 - η_1))``) or ``'mask_ceil'`` (SimMIM's mask generator: mask
-            ``ceil(N * η_1)``). Later shots always keep ``int(L * (1 - η_s))``.
-            Defaults to ``'keep_floor'``.
+            ``ceil(N * η_1)``). Defaults to ``'keep_floor'``.
+        later_shot_rounding (str): How shots 2, 3, ... round on the ``L`` cells still visible:
+            ``'keep_floor'`` keeps ``int(L * (1 - η_s))`` (MAE's rule, the ViT family's; 14
+            visible SimMIM cells x 0.9 -> keep 12, mask 2: an effective η of 0.143) or
+            ``'mask_round'`` masks ``round(L * η_s)`` (the paper's N4 = η2 N1 = 1.4 read as
+            1 cell). Defaults to ``'keep_floor'``.
 
     Raises:
         ValueError: If an argument is malformed; the message names the argument, the value and
@@ -53,13 +59,15 @@ class ShotSchedule:
     num_layers: int
     num_tokens: Optional[int] = None
     first_shot_rounding: str = 'keep_floor'
+    later_shot_rounding: str = 'keep_floor'
 
     def __init__(self,
                  layers: Sequence[int],
                  ratios: Sequence[float],
                  num_layers: int,
                  num_tokens: Optional[int] = None,
-                 first_shot_rounding: str = 'keep_floor') -> None:
+                 first_shot_rounding: str = 'keep_floor',
+                 later_shot_rounding: str = 'keep_floor') -> None:
         layers, ratios = _as_tuple('mask_layers', layers), _as_tuple('mask_ratios', ratios)
         if len(layers) == 0:
             raise ValueError('mask_layers=[] is empty: give at least one shot, e.g. '
@@ -91,6 +99,10 @@ class ShotSchedule:
             raise ValueError(f'first_shot_rounding={first_shot_rounding!r}: allowed values are '
                              f'{FIRST_SHOT_ROUNDINGS}.')
         object.__setattr__(self, 'first_shot_rounding', first_shot_rounding)
+        if later_shot_rounding not in LATER_SHOT_ROUNDINGS:
+            raise ValueError(f'later_shot_rounding={later_shot_rounding!r}: allowed values are '
+                             f'{LATER_SHOT_ROUNDINGS}.')
+        object.__setattr__(self, 'later_shot_rounding', later_shot_rounding)
         if num_tokens is not None:
             kept = self.kept_counts(num_tokens)
             if kept[-1] < 1:
@@ -118,13 +130,27 @@ class ShotSchedule:
             and every later layer up to the next shot.
         """
         counts, visible = [], num_tokens
-        for shot, ratio in enumerate(self.ratios):
-            if shot == 0 and self.first_shot_rounding == 'mask_ceil':
-                visible = visible - math.ceil(visible * ratio)
-            else:
-                visible = int(visible * (1 - ratio))
+        for shot in range(self.num_shots):
+            visible = self.keep_count(shot, visible)
             counts.append(visible)
         return counts
+
+    def keep_count(self, shot: int, visible: int) -> int:
+        """Tokens shot ``shot`` (0-based) keeps of the ``visible`` ones, by its rounding rule.
+
+        Args:
+            shot (int): 0-based shot index.
+            visible (int): ``L``, tokens visible before the shot.
+
+        Returns:
+            int: Tokens kept.
+        """
+        ratio = self.ratios[shot]
+        if shot == 0 and self.first_shot_rounding == 'mask_ceil':
+            return visible - math.ceil(visible * ratio)
+        if shot > 0 and self.later_shot_rounding == 'mask_round':
+            return visible - int(round(visible * ratio))
+        return int(visible * (1 - ratio))
 
     def tokens_per_layer(self, num_tokens: int) -> List[int]:
         """Visible patch tokens (without the CLS token) entering each of the ``num_layers`` layers."""
@@ -150,8 +176,8 @@ def _as_tuple(name: str, value: Sequence) -> tuple:
     return tuple(value)
 
 
-def random_keep(batch_size: int, num_visible: int, ratio: float,
-                device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+def random_keep(batch_size: int, num_visible: int, ratio: float, device: torch.device,
+                len_keep: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Draw one shot's random masking over the currently visible tokens.
 
     Consumes the global RNG exactly as MAE's ``random_masking`` does (one ``torch.rand(B, L)``),
@@ -162,12 +188,15 @@ def random_keep(batch_size: int, num_visible: int, ratio: float,
         num_visible (int): ``L``, tokens visible before this shot.
         ratio (float): ``η``, fraction of them to remove.
         device (torch.device): Device of the returned indices.
+        len_keep (int, optional): Tokens to keep; default MAE's ``int(L * (1 - η))`` (a
+            schedule's :meth:`ShotSchedule.keep_count` gives it for other rounding rules).
 
     Returns:
-        Tuple[torch.Tensor, torch.Tensor]: ``keep`` (B, int(L * (1 - η))) and ``remove``
+        Tuple[torch.Tensor, torch.Tensor]: ``keep`` (B, len_keep) and ``remove``
         (B, L - len_keep): positions *within the visible sequence*, in MAE's shuffled order.
     """
-    len_keep = int(num_visible * (1 - ratio))
+    if len_keep is None:
+        len_keep = int(num_visible * (1 - ratio))
     noise = torch.rand(batch_size, num_visible, device=device)  # small is keep, large is remove
     ids_shuffle = torch.argsort(noise, dim=1)
     return ids_shuffle[:, :len_keep], ids_shuffle[:, len_keep:]

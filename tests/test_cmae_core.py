@@ -151,7 +151,10 @@ def test_union_target_and_per_shot_errors():
     # mmengine only optimises keys containing 'loss'; the per-shot errors are logged, not summed.
     total, log_vars = model.parse_losses(losses)
     torch.testing.assert_close(total, losses['loss'])
-    assert set(log_vars) == {'loss', f'{SHOT_ERROR_KEY}1', f'{SHOT_ERROR_KEY}2'}
+    assert set(log_vars) == {'loss', f'{SHOT_ERROR_KEY}1', f'{SHOT_ERROR_KEY}2', 'rec_err_trivial'}
+    # the trivial reconstruction predicts zero on the same union of patches
+    torch.testing.assert_close(losses['rec_err_trivial'], (target**2).mean(-1)[union].mean())
+    assert not losses['rec_err_trivial'].requires_grad
     # Patches of shot 2 were visible to blocks 0-9 only; shot-1 patches were never seen.
     assert (shot_index == 2).sum().item() == 2 * 8
 

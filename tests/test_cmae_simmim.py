@@ -197,8 +197,9 @@ def test_build_from_registry_and_backward():
     model.init_weights()
     losses = model.loss(torch.randn(2, 3, IMG, IMG), pipeline_masks(2))
     assert set(losses) == {'loss', 'rec_err_shot1', 'rec_err_shot2', 'masked_cells_shot1',
-                           'masked_cells_shot2'}
+                           'masked_cells_shot2', 'rec_err_trivial'}
     assert [k for k in losses if 'loss' in k] == ['loss']
+    assert not losses['rec_err_trivial'].requires_grad and losses['rec_err_trivial'] > 0
     assert losses['masked_cells_shot1'].item() == 10.
     assert losses['masked_cells_shot2'].item() == 3.
     assert not losses['rec_err_shot2'].requires_grad
@@ -286,3 +287,36 @@ def test_bias_table_resize_matches_an_independent_geometric_reference():
     assert not torch.allclose(out, bicubic, atol=1e-2)  # the two readings differ
     with pytest.raises(ValueError, match="bias_resize='linear'; allowed: geometric, bicubic"):
         TransferSwin(arch='tiny', bias_resize='linear')
+
+
+def test_later_shot_rounding_option_masks_round_of_eta_cells():
+    """Paper's N4 = η2 N1 = 1.4 read as 1 cell: later_shot_rounding='mask_round' masks
+    round(14 * 0.1) = 1 cell in shot 2 (the default keeps int(14 * 0.9) = 12, masking 2); the same
+    rule in the FCMAE backbone; unknown values are refused."""
+    from cmae_mm.masking import ShotSchedule
+
+    default = ShotSchedule([0, 3], [0.6, 0.1], 4, 36, first_shot_rounding='mask_ceil')
+    rounded = ShotSchedule([0, 3], [0.6, 0.1], 4, 36, first_shot_rounding='mask_ceil',
+                           later_shot_rounding='mask_round')
+    assert default.kept_counts(36) == [14, 12] and rounded.kept_counts(36) == [14, 13]
+    assert ShotSchedule([0, 3], [0.6, 0.1], 4, 49).kept_counts(49) == [19, 17]  # FCMAE default
+    assert ShotSchedule([0, 3], [0.6, 0.1], 4, 49, later_shot_rounding='mask_round'
+                        ).kept_counts(49) == [19, 17]  # round(1.9) = 2 as well
+    arch = dict(embed_dims=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1])
+    backbone = MODELS.build(dict(
+        type='CMAESimMIMSwinTransformer', arch=arch, img_size=192, mask_layers=[0, 3],
+        mask_ratios=[0.6, 0.1], mask_cell=32, later_shot_rounding='mask_round',
+        stage_cfgs=dict(block_cfgs=dict(window_size=6))))
+    assert backbone.visible_counts == [14, 13]
+    samples = pipeline_masks(2, input_size=192)
+    with torch.no_grad():
+        _, _, shot_index = backbone(torch.randn(2, 3, 192, 192),
+                                    torch.stack([s.mask for s in samples]))
+    assert (shot_index == 2).sum(1).tolist() == [1, 1]
+    fcmae = MODELS.build(dict(type='FCMAEConvNeXt', arch=dict(depths=[1, 1, 1, 1],
+                                                             channels=[8, 16, 32, 64]),
+                              img_size=224, later_shot_rounding='mask_round',
+                              mask_ratios=[0.6, 0.3]))
+    assert fcmae.schedule.kept_counts(49) == [19, 13]  # 19 - round(5.7)
+    with pytest.raises(ValueError, match="later_shot_rounding='ceil'"):
+        ShotSchedule([0, 3], [0.6, 0.1], 4, 36, later_shot_rounding='ceil')

@@ -46,6 +46,9 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
         mask_cell (int): Side of a mask cell in pixels, the pipeline's ``mask_patch_size``. It must
             divide ``img_size`` and be a multiple of the token stride of every shot's stage
             (``4 * 2**ℓ`` with the default patch embedding). Defaults to 32.
+        later_shot_rounding (str): Rounding of shots 2, 3, ...: ``'keep_floor'`` (default, keep
+            ``int(L * (1 - η))`` of the ``L`` visible cells, the ViT family's rule) or
+            ``'mask_round'`` (mask ``round(L * η)``); see :class:`ShotSchedule`.
         **kwargs: Other arguments of :class:`SimMIMSwinTransformer` (``stage_cfgs``,
             ``drop_path_rate``, ``out_indices``, ``use_abs_pos_embed``, ``init_cfg``, ...).
 
@@ -59,6 +62,7 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
                  mask_layers: Sequence[int] = (0, 3),
                  mask_ratios: Sequence[float] = (0.6, 0.1),
                  mask_cell: int = 32,
+                 later_shot_rounding: str = 'keep_floor',
                  **kwargs) -> None:
         super().__init__(arch=arch, img_size=img_size, **kwargs)
         img_h, img_w = to_2tuple(img_size)
@@ -72,7 +76,7 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
         self.mask_cell = mask_cell
         self.schedule = ShotSchedule(
             mask_layers, mask_ratios, num_layers=len(self.stages), num_tokens=self.num_cells,
-            first_shot_rounding='mask_ceil')
+            first_shot_rounding='mask_ceil', later_shot_rounding=later_shot_rounding)
         if self.schedule.layers[0] != 0:
             raise ValueError(
                 f'mask_layers={list(self.schedule.layers)} starts at stage '
@@ -99,7 +103,7 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
             self._tokens_per_cell[shot] = self.cell_scale // 2**stage
 
         #: Visible cells after each shot: SimMIM's rule for shot 1 (``ceil(N * η_1)`` masked),
-        #: :func:`random_keep`'s rule (``int(L * (1 - η))`` kept) for the later shots.
+        #: ``later_shot_rounding`` for the later shots.
         self.visible_counts: List[int] = self.schedule.kept_counts(self.num_cells)
 
         # One learnable mask token per later shot that can remove something, with the width of
@@ -216,7 +220,8 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
                 f'{expected} ({per_cell} token(s) per side of each of the {self.cell_grid} '
                 f'cells): feed images of the pre-training size.')
         B, num_visible = x.shape[0], self.visible_counts[shot - 1]
-        _, remove = random_keep(B, num_visible, self.schedule.ratios[shot], x.device)
+        _, remove = random_keep(B, num_visible, self.schedule.ratios[shot], x.device,
+                                len_keep=self.visible_counts[shot])
         # Cell indices of the visible cells, in raster order (every image has num_visible).
         ids_visible = torch.argsort((shot_index > 0).to(torch.int32), dim=1,
                                     stable=True)[:, :num_visible]

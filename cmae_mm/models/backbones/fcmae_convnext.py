@@ -121,6 +121,9 @@ class FCMAEConvNeXt(ConvNeXt):
             ``[0, num_stages - 1]``. Defaults to ``(0, 3)``.
         mask_ratios (Sequence[float]): ``η_s`` in ``[0, 1)``, one per shot.
             Defaults to ``(0.6, 0.1)``.
+        later_shot_rounding (str): Rounding of shots 2, 3, ...: ``'keep_floor'`` (default, keep
+            ``int(L * (1 - η))`` of the ``L`` visible cells, the ViT family's rule) or
+            ``'mask_round'`` (mask ``round(L * η)``); see :class:`ShotSchedule`.
         use_grn (bool): GRN in the blocks (ConvNeXt V2). Defaults to True.
         layer_scale_init_value (float): Layer scale (0 = none, ConvNeXt V2). Defaults to 0.
         out_indices (Sequence[int] | int): Stages of the plain path's output (as ConvNeXt).
@@ -142,6 +145,7 @@ class FCMAEConvNeXt(ConvNeXt):
                  use_grn: bool = True,
                  layer_scale_init_value: float = 0.,
                  out_indices: Union[Sequence[int], int] = (3, ),
+                 later_shot_rounding: str = 'keep_floor',
                  **kwargs) -> None:
         if not isinstance(out_indices, int):
             out_indices = list(out_indices)  # ConvNeXt rewrites negative entries in place
@@ -167,7 +171,8 @@ class FCMAEConvNeXt(ConvNeXt):
         self.mask_cell = mask_cell
         self.num_cells = (img_size // mask_cell)**2
         self.schedule = ShotSchedule(
-            mask_layers, mask_ratios, num_layers=self.num_stages, num_tokens=self.num_cells)
+            mask_layers, mask_ratios, num_layers=self.num_stages, num_tokens=self.num_cells,
+            later_shot_rounding=later_shot_rounding)
 
     def forward(self,
                 x: torch.Tensor,
@@ -240,8 +245,9 @@ class FCMAEConvNeXt(ConvNeXt):
         """
         B, L = ids_visible.shape
         ratio = self.schedule.ratios[shot]
-        if int(L * (1 - ratio)) == L:  # removes nothing: no RNG draw, nothing changes
+        len_keep = self.schedule.keep_count(shot, L)
+        if len_keep == L:  # removes nothing: no RNG draw, nothing changes
             return ids_visible
-        keep, remove = random_keep(B, L, ratio, ids_visible.device)
+        keep, remove = random_keep(B, L, ratio, ids_visible.device, len_keep=len_keep)
         shot_index.scatter_(1, torch.gather(ids_visible, 1, remove), shot + 1)
         return torch.gather(ids_visible, 1, keep).sort(dim=1).values

@@ -18,6 +18,9 @@
 # model.backbone.drop_path_rate=0.0
 # Shot 2 masks 10% of the cells still visible at the input of stage 3 (6x6 cells of width 1024,
 # one per 32x32 mask cell): 2 more of the 14 visible cells per image; the loss covers the union.
+# Rounding of shot 2: the paper writes N4 = η2 N1 = 1.4 without saying how it rounds. The default
+# keeps int(14 x 0.9) = 12 (the ViT family's rule; effective η2 = 2/14 = 0.143); rounding 1.4 masks
+# 1 cell: --cfg-options model.backbone.later_shot_rounding=mask_round
 # Total batch 2048 = 16 GPUs x 128 (the upstream file leaves the dataset base's 256 per GPU: set here).
 #   tools/dist_train.sh configs/selfsup/cmae_simmim_swinb_800e.py 16
 _base_ = ['mmpretrain::simmim/simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py',
