@@ -49,6 +49,8 @@ SIMMIM = {  # pre-training config -> number of shots
 }
 FCMAE = {
     f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py': 2,
+    f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-1600e_in1k.py': 2,
+    f'{SEL}/fcmae/fcmae_convnext-v2-base_32xb128-amp-coslr-1600e_in1k.py': 1,
     f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_8xb32-amp-coslr-300e_in100.py': 2,
     f'{SEL}/fcmae/fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py': 1,
     f'{SEL}/fcmae/fcmae_convnext-v2-base_8xb32-amp-coslr-300e_in100.py': 1,

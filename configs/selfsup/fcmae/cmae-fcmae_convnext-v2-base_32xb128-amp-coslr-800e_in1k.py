@@ -4,7 +4,9 @@
 #   224 px, RandomResizedCrop scale (0.2, 1) bicubic + flip, 32x32 mask cells (7x7 = 49), shot 1
 #   masks 60% (keeps int(49 x 0.4) = 19), decoder 1 ConvNeXt V2 block of width 512, MSE on per-patch
 #   normalised pixels of the masked cells, total batch 4096 (32 GPUs x 128), AdamW base lr 1.5e-4
-#   (x 4096/256), betas (0.9, 0.95), wd 0.05, 40 warm-up epochs then cosine, 800 epochs.
+#   (x 4096/256), betas (0.9, 0.95), wd 0.05, 40 warm-up epochs then cosine, 800 epochs: the
+#   ConvNeXt V2 paper's ablation length; TRAINING.md's full ConvNeXt V2-B run is 1,600 epochs
+#   (..._1600e_in1k.py beside this file). The Conditional MAE paper does not state Tab. 6's length.
 # Shot 2 masks 10% of the cells still visible at the input of stage 3 (7x7 of width 1024, one
 # per mask cell): keeps int(19 x 0.9) = 17; the loss covers the union (32 of 49 cells).
 # The sparse convolutions of the official FCMAE are emulated densely and exactly (masked positions
