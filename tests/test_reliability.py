@@ -343,3 +343,70 @@ def test_cuda_makes_the_cpu_shims_no_ops_and_checks_mmcv_ops(monkeypatch):
     with pytest.raises(cpu_compat.MMCVOpsError, match='CMAE_MMCV_CUDA=1'):
         cpu_compat.check_mmcv_ops(cfg)  # this mmcv has CPU ops only
     cpu_compat.check_mmcv_ops(Config(dict(default_scope='mmseg')))  # no mmcv op at run time
+
+
+def lrs(work_dir: Path) -> Dict[int, float]:
+    """iteration -> logged lr, from every run's ``vis_data/scalars.json`` in ``work_dir``."""
+    out = {}
+    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if 'lr' in row:
+                out[row['iter']] = row['lr']
+    return out
+
+
+def test_resume_with_a_changed_schedule_stops_or_replays_the_new_one(tmp_path, tiny_data):
+    """A run of 2 epochs (warm-up 1, cosine to epoch 2) resumed with 3 epochs (cosine to 3):
+    mmengine alone keeps the saved cosine end, so epoch 3 runs at a frozen lr; the suite stops
+    with both values; with --resume-schedule config the lr of epoch 3 is exactly that of a run
+    started with the 3-epoch schedule. The checkpoint's stored config text is never executed."""
+    def schedule(epochs):
+        return ['train_cfg.max_epochs=%d' % epochs, 'param_scheduler.0.end=1',
+                'param_scheduler.1.begin=1', 'param_scheduler.1.end=%d' % epochs,
+                'param_scheduler.1.T_max=%d' % (epochs - 1)]
+
+    config = write_pretrain_config(tmp_path / 'pre.py', tiny_data)
+    plain = write_pretrain_config(tmp_path / 'plain.py', tiny_data, extra='custom_hooks = []\n')
+    for name, cfg in (('run', config), ('plain', plain)):
+        first = run_tool(['tools/train.py', cfg, '--work-dir', tmp_path / name, '--cfg-options']
+                         + schedule(2), cwd=tmp_path)
+        assert first.returncode == 0, output_of(first)[-3000:]
+    # Stored config text in the checkpoint: executed by mmengine's resume, dropped by the hook.
+    ckpt = tmp_path / 'run' / 'epoch_2.pth'
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    marker = tmp_path / 'executed'
+    state['meta']['config'] = f"open({str(marker)!r}, 'w').write('x')\n"
+    torch.save(state, ckpt)
+
+    refused = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'run', '--resume',
+                        '--cfg-options'] + schedule(3), cwd=tmp_path)
+    assert refused.returncode == 1, output_of(refused)[-3000:]
+    line = refused.stderr.strip().splitlines()[-1]
+    assert re.search(r'param_scheduler\[1\] CosineAnnealingLR\.end: config \d+, checkpoint \d+',
+                     line), line
+    assert '--resume-schedule config' in line and 'undo the change' in line
+    assert not (tmp_path / 'run' / 'epoch_3.pth').exists() and ckpt.is_file()
+
+    resumed = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'run', '--resume',
+                        '--resume-schedule', 'config', '--cfg-options'] + schedule(3), cwd=tmp_path)
+    assert resumed.returncode == 0, output_of(resumed)[-3000:]
+    assert not marker.exists()
+    fresh = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'fresh', '--cfg-options']
+                     + schedule(3), cwd=tmp_path)
+    assert fresh.returncode == 0, output_of(fresh)[-3000:]
+    reference, after = lrs(tmp_path / 'fresh'), lrs(tmp_path / 'run')
+    per_epoch = max(reference) // 3
+    epoch3 = [i for i in reference if i > 2 * per_epoch]
+    assert epoch3 and [after[i] for i in epoch3] == pytest.approx([reference[i] for i in epoch3],
+                                                                   rel=1e-9, abs=1e-15)
+    assert min(reference[i] for i in epoch3) > 1e-5  # the new cosine is still running
+
+    # mmengine alone: the resumed run silently keeps the 2-epoch cosine, which has ended, so the
+    # lr of epoch 3 stays frozen at its last value instead of decaying
+    again = run_tool(['tools/train.py', plain, '--work-dir', tmp_path / 'plain', '--resume',
+                      '--cfg-options'] + schedule(3), cwd=tmp_path)
+    assert again.returncode == 0, output_of(again)[-3000:]
+    kept = lrs(tmp_path / 'plain')
+    assert {kept[i] for i in epoch3} == {kept[2 * per_epoch]}
+    assert kept[max(epoch3)] > 3 * reference[max(epoch3)]

@@ -36,6 +36,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto', metavar='CHECKPOINT',
                         help='resume from CHECKPOINT; without a value, from the latest checkpoint '
                         'in the work dir')
+    parser.add_argument('--resume-schedule', choices=('checkpoint', 'config'), default=None,
+                        help='on --resume, when the config\'s lr schedule differs from the '
+                        'checkpoint\'s: stop and say so (checkpoint, the default), or continue '
+                        'from the saved step with the config\'s schedule (config)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed-precision training (GPUs only; fp32 is kept on CPU)')
     parser.add_argument('--no-validate', action='store_true',

@@ -34,7 +34,7 @@ def _fail(tool: str, error: object) -> None:
 
 
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
-    """Apply ``--amp``, ``--resume``, ``--no-validate`` and ``--auto-scale-lr`` to the config.
+    """Apply ``--amp``, ``--resume`` (``--resume-schedule``), ``--no-validate`` and ``--auto-scale-lr``.
 
     Args:
         cfg: The config, modified in place.
@@ -56,6 +56,8 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
+    if getattr(args, 'resume_schedule', None) is not None:
+        cfg.resume_schedule = args.resume_schedule
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None  # the Runner picks the latest checkpoint of the work dir

@@ -4,4 +4,9 @@
 #   crops and flips exactly where the run stopped;
 # - NonFiniteLossHook: a NaN/inf loss stops the run before the optimizer step, naming the iteration
 #   and the resume command (skip=True skips such steps instead, logged and counted).
-custom_hooks = [dict(type='RNGStateHook'), dict(type='NonFiniteLossHook')]
+# - ResumeCheckHook: on --resume, a config whose lr schedule (scheduler begin/end/T_max) differs
+#   from the checkpoint's stops with both values (or continues with the config's schedule with
+#   tools/train.py --resume-schedule config); the checkpoint's stored config text is dropped
+#   unexecuted.
+custom_hooks = [dict(type='RNGStateHook'), dict(type='NonFiniteLossHook'),
+                dict(type='ResumeCheckHook')]

@@ -26,4 +26,5 @@ optim_wrapper = dict(
     paramwise_cfg=dict(layer_decay_rate=0.6))
 train_cfg = dict(max_epochs=100)
 custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL'),
-                dict(type='RNGStateHook'), dict(type='NonFiniteLossHook')]
+                dict(type='RNGStateHook'), dict(type='NonFiniteLossHook'),
+                dict(type='ResumeCheckHook')]
