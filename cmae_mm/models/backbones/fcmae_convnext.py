@@ -44,7 +44,10 @@ def masked_block_forward(block: ConvNeXtBlock, x: torch.Tensor, keep: torch.Tens
     The block's own submodules are called in the order of ``ConvNeXtBlock.forward``; the only
     differences are that the GRN input is zeroed at removed positions (so its per-channel L2 norm
     over space is the norm over visible positions) and that the output is zeroed there. With
-    ``keep`` all ones this is ``block(x)`` bit for bit.
+    ``keep`` all ones this is ``block(x)`` bit for bit. GRN's statistics are per image, over its
+    visible positions: the JAX reference in ConvNeXt-V2's TRAINING.md. Upstream's PyTorch sparse
+    GRN (MinkowskiEngine) pools them over every visible point of the whole per-GPU batch (an open
+    upstream issue); that variant is not offered here.
 
     Args:
         block (ConvNeXtBlock): The block (its parameters are used as they are).

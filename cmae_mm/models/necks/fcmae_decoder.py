@@ -22,7 +22,11 @@ class FCMAEDecoder(BaseModule):
 
     Initialisation (when ``init_cfg`` is None): conv and linear weights truncated normal
     (std 0.02) with zero bias, LayerNorm weight 1 / bias 0, GRN gamma / beta 0 (mmpretrain's
-    default), mask token normal (std 0.02) — FCMAE's choices.
+    default), mask token normal (std 0.02). This is **not** upstream FCMAE's: its
+    ``FCMAE.__init__`` re-initialises every ``nn.Conv2d`` (stem, ``proj``, decoder depthwise,
+    ``pred``) and the encoder's pointwise linears with ``trunc_normal_`` without ``std`` (timm's
+    default, std 1.0), and leaves the decoder's ``nn.Linear`` at PyTorch's default; which of the
+    two trains better at FCMAE's lr is not measured yet.
 
     Args:
         in_channels (int): Channels of the encoder's last stage. Defaults to 1024 (ConvNeXt-B).
