@@ -410,3 +410,93 @@ def test_resume_with_a_changed_schedule_stops_or_replays_the_new_one(tmp_path, t
     kept = lrs(tmp_path / 'plain')
     assert {kept[i] for i in epoch3} == {kept[2 * per_epoch]}
     assert kept[max(epoch3)] > 3 * reference[max(epoch3)]
+
+
+SLOW_SAVE = '''\
+import os, time
+import cmae_mm.engine.atomic_io as atomic_io
+
+_write = atomic_io.write_chunks
+
+
+def slow_write_chunks(f, data):
+    """Fault injection: write in 64 KiB pieces, 20 ms apart (a save then takes seconds)."""
+    if not os.environ.get('CMAE_SLOW_SAVE'):
+        return _write(f, data)
+    view = memoryview(data)
+    for start in range(0, len(view), 1 << 16):
+        f.write(view[start:start + (1 << 16)])
+        f.flush()
+        time.sleep(0.02)
+
+
+atomic_io.write_chunks = slow_write_chunks
+'''
+
+
+def test_kill_during_checkpoint_save_leaves_no_truncated_checkpoint(tmp_path, tiny_data):
+    """SIGKILL while epoch_2.pth is being written (a slowed write): no epoch_2.pth exists,
+    last_checkpoint names epoch_1.pth, and --resume continues from it and finishes."""
+    import time
+
+    (tmp_path / 'slowsave.py').write_text(SLOW_SAVE)
+    config = write_pretrain_config(
+        tmp_path / 'pre.py', tiny_data, max_epochs=2,
+        extra="custom_imports = dict(imports=['cmae_mm', 'slowsave'], allow_failed_imports=False)\n")
+    work = tmp_path / 'work'
+    env = tool_env(PYTHONPATH=str(tmp_path), CMAE_SLOW_SAVE='1')
+    proc = subprocess.Popen([PYTHON, str(REPO / 'tools' / 'train.py'), str(config), '--work-dir',
+                             str(work)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list(work.glob('.epoch_2.pth.*.part')):
+            assert proc.poll() is None, 'training ended before the epoch-2 save was caught'
+            time.sleep(0.05)
+        assert list(work.glob('.epoch_2.pth.*.part')), 'no epoch-2 save seen'
+        time.sleep(0.3)  # well inside the slowed write
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert sorted(p.name for p in work.glob('epoch_*.pth')) == ['epoch_1.pth']
+    assert Path((work / 'last_checkpoint').read_text().strip()).name == 'epoch_1.pth'
+    from cmae_mm.engine.checkpoint import read_checkpoint
+    assert read_checkpoint(str(work / 'epoch_1.pth'))['meta']['epoch'] == 1
+
+    resumed = run_tool(['tools/train.py', config, '--work-dir', work, '--resume'], cwd=tmp_path,
+                       env=tool_env(PYTHONPATH=str(tmp_path)))
+    assert resumed.returncode == 0, output_of(resumed)[-3000:]
+    assert 'resumed epoch: 1' in output_of(resumed)
+    assert read_checkpoint(str(work / 'epoch_2.pth'))['meta']['epoch'] == 2
+
+
+def test_full_disk_fails_with_one_line_and_keeps_the_previous_checkpoint(tmp_path, tiny_data):
+    """On a tmpfs with room for one checkpoint: the second save fails with one line naming the
+    file and the space needed, epoch_1.pth is intact and last_checkpoint names it."""
+    config = write_pretrain_config(tmp_path / 'pre.py', tiny_data, max_epochs=2)
+    probe = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'probe',
+                      '--cfg-options', 'train_cfg.max_epochs=1'], cwd=tmp_path)
+    assert probe.returncode == 0, output_of(probe)[-3000:]
+    size = (tmp_path / 'probe' / 'epoch_1.pth').stat().st_size
+    disk = tmp_path / 'disk'
+    disk.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={int(size * 1.6)}', 'tmpfs',
+                              str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f'cannot mount a size-limited tmpfs here: {mounted.stderr.strip()}')
+    try:
+        work = disk / 'work'
+        full = run_tool(['tools/train.py', config, '--work-dir', work], cwd=tmp_path)
+        assert full.returncode == 1, output_of(full)[-3000:]
+        line = full.stderr.strip().splitlines()[-1]
+        assert line.startswith('tools/train.py: error: ') and 'no space left' in line, line
+        assert str(work / 'epoch_2.pth') in line and 'MiB are free' in line
+        assert sorted(p.name for p in work.iterdir() if p.suffix in ('.pth', '.part')) == \
+            ['epoch_1.pth']
+        assert Path((work / 'last_checkpoint').read_text().strip()).name == 'epoch_1.pth'
+        from cmae_mm.engine.checkpoint import read_checkpoint
+        assert read_checkpoint(str(work / 'epoch_1.pth'))['meta']['epoch'] == 1
+    finally:
+        subprocess.run(['umount', str(disk)], capture_output=True)

@@ -17,7 +17,6 @@ passes for a good one; a re-run keeps files that already check out.
 """
 import gzip
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +26,8 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 from mmpretrain.datasets import FashionMNIST
 from mmpretrain.registry import DATASETS
+
+from ..engine.atomic_io import atomic_write_bytes
 
 __all__ = ['DEBIAN_DIR', 'DEBIAN_PACKAGE', 'FASHION_MNIST_FILES', 'FashionMNISTLabelSubset',
            'FashionMNISTSourceError', 'balanced_subset', 'check_idx_file',
@@ -126,24 +127,7 @@ def _write_checked(gz: Path, target: Path, md5: Optional[str]) -> None:
         check_idx_file(data, target.name, md5)
     except ValueError as e:
         raise ValueError(f'{gz}: {e}') from None
-    fd, tmp_name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.part', dir=target.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp's 0600 -> what open() would have made
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write_bytes(data, target)
 
 
 def _is_good(path: Path, md5: Optional[str]) -> bool:

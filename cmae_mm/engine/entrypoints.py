@@ -16,6 +16,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from .atomic_io import DiskFullError
 from .checkpoint import CheckpointMismatchError, UnsafeCheckpointError
 from .cpu_compat import LauncherEnvError, MMCVOpsError
 from .hooks import NonFiniteLossError
@@ -24,7 +25,7 @@ from .runner import UnknownTypeError, load_config, prepare_config, run, set_loca
 __all__ = ['USER_ERRORS', 'apply_train_args', 'test', 'train']
 
 #: Exceptions that mean "the input is wrong", reported as one line instead of a traceback.
-USER_ERRORS = (CheckpointMismatchError, FileExistsError, FileNotFoundError, LauncherEnvError,
+USER_ERRORS = (CheckpointMismatchError, DiskFullError, FileExistsError, FileNotFoundError, LauncherEnvError,
                MMCVOpsError, NonFiniteLossError, UnknownTypeError, UnsafeCheckpointError,
                ValueError)
 
