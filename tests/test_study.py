@@ -12,6 +12,7 @@
 """
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Dict, Sequence
 
@@ -447,3 +448,52 @@ def test_shipped_digits_study_is_valid():
     assert cosine.end == epochs == cfg.default_hooks.checkpoint.interval
     assert cosine.T_max == epochs - cosine.begin and cfg.randomness.seed == 2
     assert cfg.model.backbone.mask_layers == [0, 10, 11]
+
+
+def test_a_second_run_of_the_same_study_is_refused_while_one_holds_the_lock(toy_study, tmp_path):
+    """`study.py run` takes <study>/.study.lock (flock): a second run is refused with the holder's
+    pid; a holder killed with SIGKILL leaves the study free."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cmae_mm.study.runner import StudyLockedError, study_lock
+
+    path = write_study(tmp_path / 'toy.yml', study_data(toy_study.work_root))
+    with study_lock(toy_study):
+        refused = run_tool(['tools/study/study.py', 'run', path], cwd=tmp_path)
+        assert refused.returncode == 2
+        assert f'another `study.py run` of toy is running (pid {os.getpid()}' in refused.stderr
+        with pytest.raises(StudyLockedError):
+            with study_lock(toy_study):
+                pass
+    holder = subprocess.Popen([sys.executable, '-c', (
+        'import sys, time; from cmae_mm.study.spec import load_study; '
+        'from cmae_mm.study.runner import study_lock; '
+        f's = load_study({str(path)!r}); l = study_lock(s); l.__enter__(); '
+        'print("locked", flush=True); time.sleep(600)')], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        with pytest.raises(StudyLockedError, match=f'pid {holder.pid}'):
+            with study_lock(toy_study):
+                pass
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    with study_lock(toy_study):  # a dead holder does not keep the study locked
+        pass
+
+
+def test_a_malformed_result_is_reported_and_the_others_are_collected(toy_study):
+    broken = toy_study.study_dir / 'mae_seed1' / 'result.json'
+    broken.write_text('{"metrics": {"linear_probe_top1": 8')  # cut short
+    with pytest.warns(UserWarning, match=r'mae_seed1/result.json is malformed'):
+        results = collect(toy_study)
+    rows = {r['name']: r for r in results['runs']}
+    assert rows['toy/mae_seed1']['status'] == 'invalid-result'
+    assert rows['toy/mae_seed1']['metrics'] == {}
+    assert rows['toy/mae_seed0']['metrics']['linear_probe_top1'] == 80.0
+    assert rows['toy/cmae_seed0']['metrics']['linear_probe_top1'] == 90.0

@@ -32,8 +32,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from .report import report
 from .spec import REPO_ROOT, Study, StudyRun, repo_path
 
-__all__ = ['LAUNCHERS', 'RunState', 'collect', 'format_table', 'inspect_run', 'plan', 'plan_text',
-           'read_training_log', 'report', 'run', 'train_command']
+__all__ = ['LAUNCHERS', 'RunState', 'StudyLockedError', 'collect', 'format_table', 'inspect_run', 'plan', 'plan_text',
+           'read_training_log', 'report', 'run', 'study_lock', 'train_command']
 
 LAUNCHERS = ('local', 'dist', 'slurm')
 RESULT_FILE = 'result.json'
@@ -347,10 +347,64 @@ def _print(text: str, end: str = '\n') -> None:
 
 
 def _write_result(path: Path, result: Dict[str, Any]) -> None:
-    """Write ``result.json``; never replaces an existing file (exclusive create)."""
-    with open(path, 'x') as f:
-        json.dump(result, f, indent=2)
-        f.write('\n')
+    """Write ``result.json`` complete or not at all; never replaces an existing file.
+
+    The JSON goes to a temporary file in the same folder (fsync-ed), which is then hard-linked to
+    ``path`` (``FileExistsError`` if ``path`` exists) and removed, so a kill mid-write never
+    leaves a truncated ``result.json`` that later runs would keep.
+    """
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.part', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(result, f, indent=2)
+            f.write('\n')
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+LOCK_FILE = '.study.lock'
+
+
+class StudyLockedError(RuntimeError):
+    """Another ``study.py run`` of the same study is running."""
+
+
+@contextmanager
+def study_lock(study: Study) -> Iterator[None]:
+    """Hold ``<study dir>/.study.lock`` (an ``flock``) for the block.
+
+    The kernel releases an ``flock`` when its process dies, so a killed run never leaves the study
+    locked; the file only records who held it last.
+
+    Raises:
+        StudyLockedError: If another process holds it (naming its pid and start time).
+    """
+    import fcntl
+
+    study.study_dir.mkdir(parents=True, exist_ok=True)
+    path = study.study_dir / LOCK_FILE
+    with open(path, 'a+') as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or 'unknown process'
+            raise StudyLockedError(
+                f'another `study.py run` of {study.name} is running ({holder}; lock '
+                f'{_show_path(path)}): wait for it to finish or stop it, then run again') from None
+        f.seek(0)
+        f.truncate()
+        f.write(f'pid {os.getpid()}, started {time.strftime("%Y-%m-%dT%H:%M:%S%z")}\n')
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -363,6 +417,22 @@ def _tail(path: Path, lines: int = 15) -> str:
 def run(study: Study, launcher: str = 'local', gpus: int = 1, partition: Optional[str] = None,
         dry_run: bool = False, only: Optional[Sequence[str]] = None,
         out: Callable[..., None] = _print) -> List[Dict[str, Any]]:
+    """Pre-train and evaluate every unfinished run of a study (:func:`_run_unlocked`), holding
+    the study's lock (:func:`study_lock`; a dry run takes no lock).
+
+    Raises:
+        StudyLockedError: Another ``run`` of the same study is running.
+    """
+    if dry_run:
+        return _run_unlocked(study, launcher, gpus, partition, dry_run, only, out)
+    with study_lock(study):
+        return _run_unlocked(study, launcher, gpus, partition, dry_run, only, out)
+
+
+def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
+                  partition: Optional[str] = None, dry_run: bool = False,
+                  only: Optional[Sequence[str]] = None,
+                  out: Callable[..., None] = _print) -> List[Dict[str, Any]]:
     """Pre-train and evaluate every unfinished run of a study, one after the other.
 
     Per run: ``done`` -> skipped; trained but not evaluated -> evaluations only; a checkpoint in
@@ -561,12 +631,21 @@ def collect(study: Study) -> Dict[str, Any]:
         state = inspect_run(r)
         log = read_training_log(r.work_dir)
         result: Dict[str, Any] = {}
+        status = state.status
         if state.has_result:
-            result = json.loads((r.work_dir / RESULT_FILE).read_text())
+            path = r.work_dir / RESULT_FILE
+            try:
+                result = json.loads(path.read_text())
+                if not isinstance(result, dict):
+                    raise ValueError(f'a JSON {type(result).__name__}, not an object')
+            except ValueError as e:  # JSONDecodeError is a ValueError
+                warnings.warn(f'{_show_path(path)} is malformed ({e}); {r.name} is collected '
+                              'without metrics (move the file away and `run` again)')
+                result, status = {}, 'invalid-result'
         metrics = result.get('metrics') or {}
         metric_names += [m for m in metrics if m not in metric_names]
         rows.append(dict(
-            name=r.name, run=r.spec.name, seed=r.seed, status=state.status, detail=state.detail,
+            name=r.name, run=r.spec.name, seed=r.seed, status=status, detail=state.detail,
             config=r.spec.config, cfg_options=r.cfg_options, work_dir=_show_path(r.work_dir),
             family=r.spec.family, arch=r.spec.arch,
             layers=list(r.spec.layers) if r.spec.layers else None,
@@ -579,19 +658,26 @@ def collect(study: Study) -> Dict[str, Any]:
     results = dict(study=study.name, study_file=str(study.path) if study.path else None,
                    collected_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'), machine=machine_label(),
                    metric_names=metric_names, runs=rows)
+    from ..engine.atomic_io import atomic_write_bytes
+
     study.study_dir.mkdir(parents=True, exist_ok=True)
-    (study.study_dir / 'results.json').write_text(json.dumps(results, indent=2) + '\n')
+    atomic_write_bytes((json.dumps(results, indent=2) + '\n').encode(),
+                       study.study_dir / 'results.json')
     _write_csv(study.study_dir / 'results.csv', rows, metric_names)
     return results
 
 
 def _write_csv(path: Path, rows: List[Dict[str, Any]], metric_names: List[str]) -> None:
+    import io
+
+    from ..engine.atomic_io import atomic_write_bytes
+
     shots = sorted({k for row in rows for k in row['rec_err']}, key=_shot_key)
     columns = (['name', 'run', 'seed', 'status', 'notation', 'config', 'loss', 'rec_err_trivial']
                + shots
                + metric_names + ['git_commit', 'git_dirty', 'wall_time_s', 'cfg_options',
                                  'work_dir'])
-    with open(path, 'w', newline='') as f:
+    with io.StringIO(newline='') as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
         for row in rows:
@@ -600,3 +686,4 @@ def _write_csv(path: Path, rows: List[Dict[str, Any]], metric_names: List[str]) 
             flat.update(row['metrics'])
             flat['cfg_options'] = ' '.join(f'{k}={v}' for k, v in row['cfg_options'].items())
             writer.writerow(flat)
+        atomic_write_bytes(f.getvalue().encode(), path)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from cmae_mm.study import StudySpecError, collect, load_study, plan, report, run
-from cmae_mm.study.runner import LAUNCHERS, plan_text
+from cmae_mm.study.runner import LAUNCHERS, StudyLockedError, plan_text
 from cmae_mm.study.zoo import write_zoo
 
 
@@ -76,7 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             outcomes = run(study, args.launcher, args.gpus, args.partition, args.dry_run,
                            args.only)
-        except ValueError as e:
+        except (ValueError, StudyLockedError) as e:
             print(f'error: {e}', file=sys.stderr)
             return 2
         return int(any(o['action'] == 'failed' for o in outcomes))
