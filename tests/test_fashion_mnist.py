@@ -247,3 +247,21 @@ def test_shipped_fmnist_studies_are_valid():
     # both studies use the same pre-training recipe, so the sweep compares with mae_seed0
     assert {k: v for k, v in sweep.runs[0].cfg_options.items() if 'mask' not in k} == \
         {k: v for k, v in study.runs[0].cfg_options.items() if 'mask' not in k}
+
+
+def test_finetune_config_tests_on_the_test_images(tmp_path):
+    """mmpretrain 1.2.0's FashionMNIST reads the files of test_mode (split alone is ignored):
+    the config's test set must be the t10k files, its training set the train files."""
+    from mmengine.config import Config
+    from mmpretrain.registry import DATASETS
+
+    import cmae_mm  # noqa: F401
+    root = write_tiny_fmnist(tmp_path / 'data', gz=False, train_per_class=6, test_per_class=2)
+    cfg = Config.fromfile(FINETUNE)
+    sizes = {}
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = dict(cfg[loader].dataset, data_root=str(root))
+        if loader == 'train_dataloader':
+            dataset['labels_per_class'] = None
+        sizes[loader] = len(DATASETS.build(dataset))
+    assert sizes == {'train_dataloader': 60, 'val_dataloader': 20, 'test_dataloader': 20}

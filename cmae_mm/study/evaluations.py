@@ -55,8 +55,10 @@ def split_dataset(data_root: Path, split: str, labels_per_class: Optional[int] =
     if (Path(data_root) / 'train-images-idx3-ubyte').is_file():
         if split not in ('train', 'test', 'val'):
             raise ValueError(f'split {split!r}: Fashion-MNIST has train and test (or val)')
+        test = split != 'train'  # mmpretrain's FashionMNIST reads the files of test_mode
         return dict(type='FashionMNISTLabelSubset', data_root=str(data_root), data_prefix='',
-                    test_mode=split != 'train', download=False, pipeline=pipeline,
+                    split='test' if test else 'train', test_mode=test, download=False,
+                    pipeline=pipeline,
                     labels_per_class=labels_per_class if split == 'train' else None,
                     subset_seed=subset_seed)
     if labels_per_class is not None:

@@ -64,8 +64,11 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=256, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='FashionMNIST', data_root=data_root, data_prefix='', test_mode=True,
-                 download=False, pipeline=test_pipeline))
+    # mmpretrain 1.2.0's FashionMNIST picks the files by test_mode (split alone is ignored:
+    # split='test' with test_mode=False reads the training images); split='test' is set too only
+    # to silence its misleading 'split="train" but test_mode=True' warning.
+    dataset=dict(type='FashionMNIST', data_root=data_root, data_prefix='', split='test',
+                 test_mode=True, download=False, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
