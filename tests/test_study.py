@@ -497,3 +497,32 @@ def test_a_malformed_result_is_reported_and_the_others_are_collected(toy_study):
     assert rows['toy/mae_seed1']['metrics'] == {}
     assert rows['toy/mae_seed0']['metrics']['linear_probe_top1'] == 80.0
     assert rows['toy/cmae_seed0']['metrics']['linear_probe_top1'] == 90.0
+
+
+def test_digits_preparation_is_atomic_and_verified(tmp_path):
+    """An interrupted preparation leaves no dataset that a later call would keep; the complete
+    one is written once (counts checked) and kept afterwards; a foreign folder is refused."""
+    from cmae_mm.study import data as study_data_module
+
+    root = tmp_path / 'digits'
+    calls = []
+    real = study_data_module.write_digits
+
+    def interrupted(path, size, seed=0, max_per_class=None):
+        calls.append(path)
+        real(path, size, seed, max_per_class=2)  # a few files, then the "kill"
+        raise KeyboardInterrupt
+
+    study_data_module.write_digits = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            study_data_module.prepare_digits(str(root))
+    finally:
+        study_data_module.write_digits = real
+    assert calls and not calls[0].exists() and not root.exists()
+    assert study_data_module.prepare_digits(str(root)).startswith('digits: wrote 1437 train')
+    assert study_data_module.prepare_digits(str(root)) == f'digits: kept the dataset in {root}'
+    other = tmp_path / 'other'
+    (other / 'train').mkdir(parents=True)
+    with pytest.raises(FileExistsError, match='not a complete digits dataset'):
+        study_data_module.prepare_digits(str(other))

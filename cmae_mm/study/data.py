@@ -50,8 +50,22 @@ def write_digits(data_root: Path, size: int, seed: int = 0,
     return counts[0], counts[1]
 
 
+#: Images per split of :func:`write_digits` with every image (80/20 stratified split of 1,797).
+DIGITS_COUNTS = {'train': 1437, 'val': 360}
+#: Written last into a complete digits dataset: its presence is what "prepared" means.
+DONE_MARKER = '.complete'
+
+
+def _count_images(root: Path) -> Dict[str, int]:
+    return {split: len(list((root / split).glob('*/*.png'))) for split in DIGITS_COUNTS}
+
+
 def prepare_digits(root: str, size: int = 32, seed: int = 0) -> str:
-    """Write the digits dataset to ``root`` unless ``root/train`` and ``root/val`` already exist.
+    """Write the digits dataset to ``root`` unless a complete one is there.
+
+    The images are written into a temporary sibling folder, counted (1,437 train / 360 val), then
+    the folder is renamed to ``root`` with a completion marker, so an interrupted preparation
+    never leaves a partial dataset that a later call would keep.
 
     Args:
         root: Dataset folder.
@@ -60,11 +74,39 @@ def prepare_digits(root: str, size: int = 32, seed: int = 0) -> str:
 
     Returns:
         str: What was done, for the progress output.
+
+    Raises:
+        FileExistsError: ``root`` exists but is not a complete digits dataset (it is left as is).
+        RuntimeError: The written counts are not the expected ones.
+
+    A folder with the full counts is kept (and marked) whether or not it has the marker.
     """
+    import shutil
+    import tempfile
+
     path = Path(root)
-    if (path / 'train').is_dir() and (path / 'val').is_dir():
+    if path.is_dir() and _count_images(path) == DIGITS_COUNTS:
+        if not (path / DONE_MARKER).is_file():  # complete, from before the marker existed
+            (path / DONE_MARKER).write_text('counted complete\n')
         return f'digits: kept the dataset in {root}'
-    n_train, n_val = write_digits(path, size, seed)
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f'{root} exists but is not a complete digits dataset (expected '
+                              f'{DIGITS_COUNTS} images and {DONE_MARKER}); move it away and '
+                              'prepare again')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.part', dir=path.parent))
+    try:
+        n_train, n_val = write_digits(tmp, size, seed)
+        counts = _count_images(tmp)
+        if counts != DIGITS_COUNTS:
+            raise RuntimeError(f'digits: wrote {counts} images, expected {DIGITS_COUNTS}')
+        (tmp / DONE_MARKER).write_text(f'{n_train} train / {n_val} val, {size} px, seed {seed}\n')
+        if path.exists():
+            path.rmdir()  # empty (checked above)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return f'digits: wrote {n_train} train / {n_val} val images to {root}'
 
 
