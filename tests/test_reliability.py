@@ -169,14 +169,14 @@ def write_pretrain_config(path: Path, data_root: Path, max_epochs: int = 1,
     return path
 
 
-def losses(work_dir: Path) -> Dict[int, float]:
-    """iteration -> training loss, from every run's ``vis_data/scalars.json`` in ``work_dir``."""
+def losses(work_dir: Path, key: str = 'loss') -> Dict[int, float]:
+    """iteration -> logged ``key`` (training loss), from every run's ``vis_data/scalars.json``."""
     out = {}
     for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
         for line in path.read_text().splitlines():
             row = json.loads(line)
-            if 'loss' in row:
-                out[row['iter']] = row['loss']
+            if key in row:
+                out[row['iter']] = row[key]
     return out
 
 
@@ -346,14 +346,8 @@ def test_cuda_makes_the_cpu_shims_no_ops_and_checks_mmcv_ops(monkeypatch):
 
 
 def lrs(work_dir: Path) -> Dict[int, float]:
-    """iteration -> logged lr, from every run's ``vis_data/scalars.json`` in ``work_dir``."""
-    out = {}
-    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            if 'lr' in row:
-                out[row['iter']] = row['lr']
-    return out
+    """iteration -> logged lr (see :func:`losses`)."""
+    return losses(work_dir, 'lr')
 
 
 def test_resume_with_a_changed_schedule_stops_or_replays_the_new_one(tmp_path, tiny_data):

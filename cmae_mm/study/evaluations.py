@@ -262,22 +262,12 @@ def read_test_metrics(work_dir: Path) -> Dict[str, float]:
     Raises:
         FileNotFoundError: If no test run in ``work_dir`` logged metrics.
     """
-    import json
+    from .logs import last_logged_entry
 
-    for stamp_dir in sorted((p for p in Path(work_dir).glob('2*') if p.is_dir()), reverse=True):
-        for path in (stamp_dir / f'{stamp_dir.name}.json', stamp_dir / 'vis_data' / 'scalars.json'):
-            if not path.is_file():
-                continue
-            last = None
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(entry, dict) and any('/' in k for k in entry):
-                    last = entry
-            if last is not None:
-                return {k: float(v) for k, v in last.items() if '/' in k}
+    found = last_logged_entry(work_dir, ('{stamp}.json', 'vis_data/scalars.json'),
+                              lambda entry: any('/' in k for k in entry))
+    if found is not None:
+        return {k: float(v) for k, v in found[1].items() if '/' in k}
     raise FileNotFoundError(f'no test metrics in {work_dir}/<timestamp>/<timestamp>.json')
 
 

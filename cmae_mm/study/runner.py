@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from .logs import last_logged_entry
 from .report import report
 from .spec import REPO_ROOT, Study, StudyRun, repo_path
 
@@ -38,7 +39,6 @@ __all__ = ['LAUNCHERS', 'RunState', 'StudyLockedError', 'collect', 'format_table
 LAUNCHERS = ('local', 'dist', 'slurm')
 RESULT_FILE = 'result.json'
 TRAIN_LOG = 'study_train.log'
-TIMESTAMP_DIR = re.compile(r'^\d{8}_\d{6}$')
 CHECKPOINT = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 
 
@@ -551,13 +551,6 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
     return outcomes
 
 
-def _timestamp_dirs(work_dir: Path) -> List[Path]:
-    """mmengine's per-launch folders ``<work_dir>/<YYYYmmdd_HHMMSS>``, oldest first."""
-    if not work_dir.is_dir():
-        return []
-    return sorted(p for p in work_dir.iterdir() if p.is_dir() and TIMESTAMP_DIR.match(p.name))
-
-
 def read_training_log(work_dir: Path) -> Dict[str, Any]:
     """The last logged training values of a run, from mmengine's newest scalars file.
 
@@ -572,26 +565,14 @@ def read_training_log(work_dir: Path) -> Dict[str, Any]:
         ``rec_err_trivial`` (None if not logged) of the last training line, and ``log_dir``;
         empty if nothing was logged.
     """
-    for stamp_dir in reversed(_timestamp_dirs(work_dir)):
-        vis = stamp_dir / 'vis_data'
-        for path in (vis / 'scalars.json', vis / f'{stamp_dir.name}.json'):
-            if not path.is_file():
-                continue
-            last = None
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by a crash
-                if isinstance(entry, dict) and 'loss' in entry:
-                    last = entry
-            if last is not None:
-                rec = {k: last[k] for k in sorted(last, key=_shot_key)
-                       if k.startswith('rec_err_shot')}
-                return dict(loss=last['loss'], epoch=last.get('epoch'), iter=last.get('iter'),
-                            rec_err=rec, rec_err_trivial=last.get('rec_err_trivial'),
-                            log_dir=_show_path(stamp_dir))
-    return {}
+    found = last_logged_entry(work_dir, ('vis_data/scalars.json', 'vis_data/{stamp}.json'),
+                              lambda entry: 'loss' in entry)
+    if found is None:
+        return {}
+    stamp_dir, last = found
+    rec = {k: last[k] for k in sorted(last, key=_shot_key) if k.startswith('rec_err_shot')}
+    return dict(loss=last['loss'], epoch=last.get('epoch'), iter=last.get('iter'), rec_err=rec,
+                rec_err_trivial=last.get('rec_err_trivial'), log_dir=_show_path(stamp_dir))
 
 
 def _shot_key(key: str) -> Tuple[str, int]:

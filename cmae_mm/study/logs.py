@@ -1,0 +1,48 @@
+"""Reading mmengine's per-launch logs of a work dir (``<work_dir>/<YYYYmmdd_HHMMSS>/``)."""
+import json
+import re
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+__all__ = ['TIMESTAMP_DIR', 'last_logged_entry', 'timestamp_dirs']
+
+TIMESTAMP_DIR = re.compile(r'^\d{8}_\d{6}$')
+
+
+def timestamp_dirs(work_dir: Path) -> List[Path]:
+    """mmengine's per-launch folders ``<work_dir>/<YYYYmmdd_HHMMSS>``, oldest first."""
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        return []
+    return sorted(p for p in work_dir.iterdir() if p.is_dir() and TIMESTAMP_DIR.match(p.name))
+
+
+def last_logged_entry(work_dir: Path, files: Sequence[str], accept: Callable[[dict], bool]
+                      ) -> Optional[Tuple[Path, dict]]:
+    """The last JSON line that ``accept`` takes, from the newest launch that logged one.
+
+    Args:
+        work_dir: An mmengine work dir.
+        files: Log files to read in each launch folder, relative to it, in order of preference;
+            ``{stamp}`` is replaced by the folder's name (e.g. ``'{stamp}.json'``).
+        accept: Which JSON objects count (lines cut by a crash are skipped).
+
+    Returns:
+        ``(launch folder, entry)``, or None if no launch logged an accepted line.
+    """
+    for stamp_dir in reversed(timestamp_dirs(work_dir)):
+        for name in files:
+            path = stamp_dir / name.format(stamp=stamp_dir.name)
+            if not path.is_file():
+                continue
+            last = None
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by a crash
+                if isinstance(entry, dict) and accept(entry):
+                    last = entry
+            if last is not None:
+                return stamp_dir, last
+    return None
