@@ -277,7 +277,7 @@ def _run_tool(cmd: List[str], log: Path) -> None:
     import subprocess
     import sys
 
-    from .spec import REPO_ROOT
+    from .common import REPO_ROOT
 
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, 'a') as f:
@@ -309,7 +309,7 @@ def finetune_top1(config: str, work_dir: Path, options: Dict[str, Any],
     """
     import json
 
-    from .spec import format_option
+    from .common import format_option
 
     work_dir = Path(work_dir)
     saved = work_dir / 'test_metrics.json'

@@ -31,7 +31,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from .logs import last_logged_entry
 from .report import report
-from .spec import REPO_ROOT, Study, StudyRun, repo_path
+from .common import REPO_ROOT, repo_path
+from .spec import Study, StudyRun
 
 __all__ = ['LAUNCHERS', 'RunState', 'StudyLockedError', 'collect', 'format_table', 'inspect_run', 'plan', 'plan_text',
            'read_training_log', 'report', 'run', 'study_lock', 'train_command']

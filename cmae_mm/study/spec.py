@@ -41,9 +41,9 @@ from itertools import product
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from .common import REPO_ROOT, OptionValue, format_option, repo_path
 from .grid import FAMILIES, StudyMember, in100_study
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 IN100_CONFIG_DIR = 'configs/selfsup/in100'
 DEFAULT_WORK_ROOT = 'work_dirs/studies'
 
@@ -61,7 +61,6 @@ FAMILY_FILTERS = {
 }
 NAME_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]*$')
 
-OptionValue = Union[int, float, str, bool, None, list, tuple]
 
 
 class StudySpecError(ValueError):
@@ -172,28 +171,6 @@ class Study:
         """Every (run, seed), run-major: ``[r1 seed0, r1 seed1, ..., r2 seed0, ...]``."""
         return [StudyRun(self.name, spec, seed, self.study_dir / f'{spec.name}_seed{seed}')
                 for spec in self.runs for seed in self.seeds]
-
-
-def repo_path(path: Union[str, Path]) -> Path:
-    """``path`` if absolute, else relative to the repository root."""
-    path = Path(path)
-    return path if path.is_absolute() else REPO_ROOT / path
-
-
-def format_option(value: OptionValue) -> str:
-    """A YAML value as text mmengine's ``DictAction`` parses back to the same value.
-
-    Args:
-        value: A scalar, list or tuple (nested allowed).
-
-    Returns:
-        str: e.g. ``[0,10]`` for ``[0, 10]``, ``None`` for None.
-    """
-    if isinstance(value, list):
-        return '[' + ','.join(format_option(v) for v in value) + ']'
-    if isinstance(value, tuple):
-        return '(' + ','.join(format_option(v) for v in value) + (',)' if len(value) == 1 else ')')
-    return str(value)
 
 
 def _fail(where: str, message: str) -> StudySpecError:

@@ -24,7 +24,7 @@ import yaml
 
 from .evaluations import CONTROLS
 from .report import NO_RUN, format_mean_std
-from .spec import REPO_ROOT
+from .common import REPO_ROOT
 
 __all__ = ['FAMILIES', 'ZooFamily', 'ZooRow', 'render_zoo', 'write_zoo']
 
