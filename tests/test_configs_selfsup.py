@@ -29,7 +29,8 @@ SELFSUP = sorted(p for p in (ROOT / 'configs' / 'selfsup').rglob('*.py')
 STUDY = [p for p in SELFSUP if p.parent.name == 'in100']
 # Every config builds its model; one step is trained for all but the generated study members,
 # of which a representative sample trains: one member per family and architecture.
-TRAINED = [p for p in SELFSUP if p not in STUDY] + [
+# (the 1-channel Fashion-MNIST config trains on its own idx data in test_fashion_mnist.py)
+TRAINED = [p for p in SELFSUP if p not in STUDY and 'fashion-mnist' not in p.name] + [
     ROOT / 'configs/selfsup/in100' / f'cmae_vit-{arch}-p16_{tag}_in100.py'
     for arch in ('small', 'base')
     for tag in ('L0_r0.75', 'L6_r0.9', 'L0-10_r0.75-0.1', 'L0_r0.775', 'L0-10-11_r0.75-0.1-0.1',

@@ -175,14 +175,17 @@ def main() -> int:
                         help='auto: Fashion-MNIST, or digits when it cannot be prepared')
     parser.add_argument('--data-root', default=FMNIST_ROOT,
                         help='where Fashion-MNIST is prepared (default: %(default)s, shared by runs)')
-    parser.add_argument('--epochs', type=int, default=4, help='pre-training epochs')
+    parser.add_argument('--epochs', type=int, default=4,
+                        help='pre-training epochs (at least 2: warm-up + cosine)')
     parser.add_argument('--pretrain-images', type=int, default=20000,
                         help='unlabelled training images used for pre-training (Fashion-MNIST)')
     parser.add_argument('--ft-epochs', type=int, default=30, help='fine-tuning epochs')
     parser.add_argument('--labels-per-class', type=int, default=100,
                         help='labelled images per class for fine-tuning (Fashion-MNIST)')
     args = parser.parse_args()
-    for name in ('epochs', 'pretrain_images', 'labels_per_class'):
+    if args.epochs < 2:
+        parser.error(f'--epochs={args.epochs}: must be at least 2 (warm-up + cosine)')
+    for name in ('pretrain_images', 'labels_per_class'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")}={getattr(args, name)}: must be positive')
     if args.ft_epochs < 2:
