@@ -49,7 +49,8 @@ def new_run_dir(base: Path) -> Path:
 
 
 class EpochProgress(threading.Thread):
-    """Prints one line per finished epoch of a training tool, read from its scalars file."""
+    """Prints a line per finished epoch (every ``epochs // 6``-th of long runs, and the last) of a
+    training tool, read from its scalars file."""
 
     def __init__(self, work_dir: Path, label: str, epochs: int, keys=('loss', )) -> None:
         super().__init__(daemon=True)
@@ -68,13 +69,16 @@ class EpochProgress(threading.Thread):
                     continue
                 if 'epoch' in entry and all(k in entry for k in self.keys):
                     last[int(entry['epoch'])] = entry
+        every = max(1, self.epochs // 6)
         for epoch in sorted(e for e in last if e > self.shown):
             if epoch == max(last) and epoch < self.epochs:
                 break  # this epoch may still be logging
+            self.shown = epoch
+            if epoch % every and epoch != self.epochs:
+                continue
             values = ' '.join(f'{k} {last[epoch][k]:.4f}' for k in self.keys)
             print(f'    {self.label} epoch {epoch}/{self.epochs}: {values} '
                   f'({time.time() - self.t0:.0f} s)', flush=True)
-            self.shown = epoch
 
     def run(self) -> None:
         while not self.stop.wait(2.0):
