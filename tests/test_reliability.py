@@ -388,6 +388,8 @@ def test_resume_with_a_changed_schedule_stops_or_replays_the_new_one(tmp_path, t
     fresh = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'fresh', '--cfg-options']
                      + schedule(3), cwd=tmp_path)
     assert fresh.returncode == 0, output_of(fresh)[-3000:]
+    # max_keep_ckpts=1: each save removes the previous checkpoint once the new one is written
+    assert [p.name for p in (tmp_path / 'fresh').glob('epoch_*.pth')] == ['epoch_3.pth']
     reference, after = lrs(tmp_path / 'fresh'), lrs(tmp_path / 'run')
     per_epoch = max(reference) // 3
     epoch3 = [i for i in reference if i > 2 * per_epoch]
@@ -454,6 +456,8 @@ def test_kill_during_checkpoint_save_leaves_no_truncated_checkpoint(tmp_path, ti
     assert resumed.returncode == 0, output_of(resumed)[-3000:]
     assert 'resumed epoch: 1' in output_of(resumed)
     assert read_checkpoint(str(work / 'epoch_2.pth'))['meta']['epoch'] == 2
+    # max_keep_ckpts=1 (the digits config): epoch_1.pth is removed once epoch_2.pth is saved
+    assert sorted(p.name for p in work.glob('epoch_*.pth')) == ['epoch_2.pth']
 
 
 def test_full_disk_fails_with_one_line_and_keeps_the_previous_checkpoint(tmp_path, tiny_data):

@@ -1,4 +1,6 @@
 """mmengine's ``CheckpointHook`` that deletes old checkpoints only after the new one is saved."""
+from collections import deque
+
 from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
 from mmengine.registry import HOOKS
 
@@ -27,7 +29,10 @@ class CheckpointHook(MMEngineCheckpointHook):
         if not full:
             super()._save_checkpoint_with_step(runner, step, meta)
             return
-        self.max_keep_ckpts = len(self.keep_ckpt_ids) + 1  # the parent removes nothing now
+        # The parent removes nothing now; its deque (maxlen = max_keep_ckpts) would silently drop
+        # the oldest id on append, so it gets room for one more.
+        self.max_keep_ckpts = len(self.keep_ckpt_ids) + 1
+        self.keep_ckpt_ids = deque(self.keep_ckpt_ids, self.max_keep_ckpts)
         try:
             super()._save_checkpoint_with_step(runner, step, meta)
         finally:
@@ -40,4 +45,5 @@ class CheckpointHook(MMEngineCheckpointHook):
                     self.file_backend.remove(path)
                 elif self.file_backend.isdir(path):
                     self.file_backend.rmtree(path)
+        self.keep_ckpt_ids = deque(self.keep_ckpt_ids, keep)
         runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
