@@ -154,14 +154,13 @@ def test_removed_positions_are_zero_before_every_spatial_op_and_after_every_stag
         if i > 0:  # input of downsampling i = output of stage i - 1: LN, then the conv
             handles += [bb.downsample_layers[i][j].register_forward_pre_hook(hook(i - 1))
                         for j in (0, 1)]
-    handles.append(bb.norm3.register_forward_pre_hook(hook(3)))
     try:
         with torch.no_grad():
             feats, shot_index, _ = run(model, images())
     finally:
         for h in handles:
             h.remove()
-    assert len(seen) == 1 + sum(2 * d for d in TINY['depths']) + 2 * 3 + 1
+    assert len(seen) == 1 + sum(2 * d for d in TINY['depths']) + 2 * 3  # (the output: below)
     layers = torch.tensor([-1] + list(bb.schedule.layers))  # shot s -> its stage; 0 -> never
     for stage, t, channel_last in seen:
         # Removed at this point: cells whose shot acts at or before this stage (stem: shot at 0).
@@ -246,16 +245,51 @@ def test_bad_schedules_fail_at_build(override, named):
         MODELS.build(cfg)
 
 
-def test_backbone_state_dict_loads_into_stock_convnext():
-    bb = build().backbone
+@pytest.mark.parametrize('final_norm', [False, True])
+def test_backbone_state_dict_loads_into_stock_convnext(final_norm):
+    """FCMAE's default has no final norm (the stock ConvNeXt keeps a fresh one); with
+    ``final_norm=True`` the checkpoint fills a stock ConvNeXt exactly."""
+    torch.manual_seed(0)
+    cfg = fcmae_cfg()
+    cfg['backbone']['final_norm'] = final_norm
+    bb = randomise(MODELS.build(cfg)).backbone
     stock = ConvNeXt(arch=TINY, use_grn=True, layer_scale_init_value=0.)
-    result = stock.load_state_dict(bb.state_dict(), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
+    result = stock.load_state_dict(bb.state_dict(), strict=False)
+    assert result.missing_keys == ([] if final_norm else ['norm3.weight', 'norm3.bias'])
+    assert not result.unexpected_keys
     x = images(batch=1)
     stock.eval()  # (ConvNeXt.train returns None)
     with torch.no_grad():
         plain, ref = bb(x, mask=False), stock(x)
-    assert len(plain) == len(ref) == 1 and torch.equal(plain[0], ref[0])
+        assert len(plain) == len(ref) == 1
+        # without a final norm the plain path returns the pooled features before the norm
+        pooled = plain[0][:, :, None, None]  # (B, C, 1, 1), as ConvNeXt norms it
+        assert torch.equal(plain[0] if final_norm else stock.norm3(pooled).flatten(1), ref[0])
+    norm_params = [n for n, _ in bb.named_parameters() if n.startswith('norm3.')]
+    assert norm_params == ([] if not final_norm else ['norm3.weight', 'norm3.bias'])
+    if not final_norm:  # the masked path ends with the last stage's blocks, as FCMAE's encoder
+        cfg['backbone']['final_norm'] = True
+        normed = MODELS.build(cfg).backbone
+        assert normed.load_state_dict(bb.state_dict(), strict=False).missing_keys == [
+            'norm3.weight', 'norm3.bias']
+        with torch.no_grad():
+            normed.norm3.weight.normal_()
+            normed.norm3.bias.normal_()
+            torch.manual_seed(3)
+            feats, shot_index = bb(x)
+            torch.manual_seed(3)
+            feats_normed, shot_index_normed = normed(x)
+            keep = cell_mask(shot_index == 0, (4, 4), (4, 4), feats.dtype)
+            assert torch.equal(shot_index, shot_index_normed)
+            assert torch.allclose(normed.norm3(feats) * keep, feats_normed, atol=1e-6)
+            assert not torch.allclose(feats, feats_normed, atol=1e-2)
+
+
+def test_final_norm_must_be_a_bool():
+    cfg = fcmae_cfg()
+    cfg['backbone']['final_norm'] = 'yes'
+    with pytest.raises(ValueError, match=re.escape("final_norm='yes'")):
+        MODELS.build(cfg)
 
 
 def test_registry_build_loss_keys_and_backward():

@@ -103,14 +103,20 @@ class FCMAEConvNeXt(ConvNeXt):
     ``torch.randn`` noise instead, which has the same distribution of masks), over the visible
     cells listed in raster order.
 
-    Final norm: the masked path applies the last stage's ``norm{last}`` (LayerNorm over channels)
-    at every position, then re-zeroes the removed cells. FCMAE's encoder has no final norm; applying
-    it keeps every parameter in use (DDP needs no ``find_unused_parameters``). A stock ConvNeXt
-    fine-tuned from this checkpoint applies the same norm after global pooling.
+    Final norm (``final_norm``): by default none, as FCMAE's sparse encoder, whose output goes
+    straight to the decoder's ``proj`` (facebookresearch/ConvNeXt-V2 ``convnextv2_sparse.py``,
+    ``fcmae.py``). The last stage's ``norm{last}`` is then not built at all (an ``nn.Identity``
+    takes its place), so the pre-training backbone has no unused parameter and DDP needs no
+    ``find_unused_parameters``; a fine-tuned ConvNeXt starts a fresh final norm, applied after
+    global pooling, which :class:`TransferConvNeXt` reports as missing by design, as the official
+    fine-tuning does. ``final_norm=True`` keeps the suite's earlier model: the last stage's
+    LayerNorm applied at every position before the decoder (removed cells re-zeroed), a checkpoint
+    that loads strictly into a stock ConvNeXt.
 
-    The backbone adds no parameter to :class:`mmpretrain.models.ConvNeXt`: with the default
-    ``out_indices=(3,)`` its state dict loads into ``ConvNeXt(arch, use_grn=True,
-    layer_scale_init_value=0.)`` with ``strict=True``.
+    With ``final_norm=True`` the backbone adds no parameter to :class:`mmpretrain.models.ConvNeXt`:
+    with the default ``out_indices=(3,)`` its state dict loads into ``ConvNeXt(arch,
+    use_grn=True, layer_scale_init_value=0.)`` with ``strict=True``; with the default
+    ``final_norm=False`` it lacks exactly ``norm3.weight`` and ``norm3.bias``.
 
     Args:
         arch (str | dict): ConvNeXt architecture (see ``ConvNeXt.arch_settings``).
@@ -130,7 +136,9 @@ class FCMAEConvNeXt(ConvNeXt):
         use_grn (bool): GRN in the blocks (ConvNeXt V2). Defaults to True.
         layer_scale_init_value (float): Layer scale (0 = none, ConvNeXt V2). Defaults to 0.
         out_indices (Sequence[int] | int): Stages of the plain path's output (as ConvNeXt).
-            Defaults to ``(3,)``, which also creates the ``norm3`` a stock ConvNeXt has.
+            Defaults to ``(3,)``.
+        final_norm (bool): Build the last stage's ``norm{last}`` and apply it at the end of the
+            masked path (the suite's earlier model). Defaults to False: no final norm, as FCMAE.
         **kwargs: Other arguments of :class:`ConvNeXt` (``drop_path_rate``, ``stem_patch_size``,
             ``linear_pw_conv``, ``with_cp``, ``gap_before_final_norm``, ``init_cfg``, ...).
 
@@ -149,7 +157,10 @@ class FCMAEConvNeXt(ConvNeXt):
                  layer_scale_init_value: float = 0.,
                  out_indices: Union[Sequence[int], int] = (3, ),
                  later_shot_rounding: str = 'keep_floor',
+                 final_norm: bool = False,
                  **kwargs) -> None:
+        if not isinstance(final_norm, bool):
+            raise ValueError(f'final_norm={final_norm!r} must be True or False.')
         if not isinstance(out_indices, int):
             out_indices = list(out_indices)  # ConvNeXt rewrites negative entries in place
         super().__init__(
@@ -170,6 +181,12 @@ class FCMAEConvNeXt(ConvNeXt):
                 or img_size % mask_cell:
             raise ValueError(f'img_size={img_size!r} must be a positive multiple of '
                              f'mask_cell={mask_cell} (e.g. 224 = 7 x 32).')
+        self.final_norm = final_norm
+        last = self.num_stages - 1
+        if not final_norm and last in self.out_indices:
+            # Not built (no parameter left unused by the masked path); the plain path passes the
+            # last stage's output through unchanged.
+            setattr(self, f'norm{last}', nn.Identity())
         self.img_size = img_size
         self.mask_cell = mask_cell
         self.num_cells = (img_size // mask_cell)**2
@@ -191,9 +208,9 @@ class FCMAEConvNeXt(ConvNeXt):
         Returns:
             Without masking, ConvNeXt's tuple of outputs. With masking, ``(features, shot_index)``:
 
-            - ``features`` (B, C_last, H / 32, W / 32): the last stage's map, passed through its
-              ``norm{last}`` LayerNorm position by position when the last stage is in
-              ``out_indices`` (the default; no global pooling), and zero at every removed cell.
+            - ``features`` (B, C_last, H / 32, W / 32): the last stage's map (with
+              ``final_norm``, passed through its ``norm{last}`` LayerNorm position by position;
+              no global pooling), zero at every removed cell.
             - ``shot_index`` (B, (H / 32) * (W / 32)) long, cells in raster order: 0 = never
               removed, s = removed by shot s (1-based).
         """
@@ -230,7 +247,7 @@ class FCMAEConvNeXt(ConvNeXt):
                 x = masked_block_forward(block, x, keep)
 
         last = self.num_stages - 1
-        if last in self.out_indices:
+        if self.final_norm and last in self.out_indices:
             x = getattr(self, f'norm{last}')(x) * keep
         return x, shot_index
 

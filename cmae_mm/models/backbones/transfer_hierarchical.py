@@ -145,6 +145,14 @@ class TransferConvNeXt(StrictPretrainedMixin, ConvNeXt):
 
     The FCMAE encoder adds no parameter to ``ConvNeXt(use_grn=True, layer_scale_init_value=0.)``
     (its masking is parameter-free; the mask token lives in the decoder), so its checkpoint must
-    fill this backbone exactly: no key missing, none unused. All arguments are those of
+    fill this backbone: nothing unused, and nothing missing but the last stage's final norm
+    ``norm{last}``. FCMAE pre-trains without one (:class:`FCMAEConvNeXt`'s default
+    ``final_norm=False``), and the official fine-tuning starts a fresh norm after global pooling;
+    a checkpoint pre-trained with ``final_norm=True`` fills it. All arguments are those of
     ``ConvNeXt``.
     """
+
+    def expected_differences(self) -> Tuple[List[str], List[str]]:
+        """The last stage's final norm may be missing (fresh, as FCMAE's fine-tuning); no unused key."""
+        last = self.num_stages - 1
+        return ([f'norm{last}.*'] if last in self.out_indices else []), []

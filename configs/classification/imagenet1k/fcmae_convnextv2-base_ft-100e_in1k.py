@@ -7,8 +7,10 @@
 # 100 epochs, layer decay 0.6, head init scale 0.001 (the head's truncated-normal init at std
 # 0.02 x 0.001). Paper Tab. 6: 80.2 (FCMAE L(0; 0.6)) -> 81.1 (L(0,3; 0.6,0.1)).
 # The encoder is TransferConvNeXt: mmpretrain's ConvNeXt(use_grn=True, layer_scale_init_value=0.)
-# whose Pretrained load is strict (the FCMAE encoder adds no key: none missing, none unused). The
-# checkpoint also loads into mmpretrain's own convnext-v2 configs (plain ConvNeXt backbone).
+# whose Pretrained load is strict (the FCMAE encoder adds no key, none is unused; the final norm
+# norm3 is missing by design and starts fresh, as in the official fine-tuning, because FCMAE
+# pre-trains without one). The checkpoint also loads into mmpretrain's own convnext-v2 configs
+# (plain ConvNeXt backbone, which logs norm3 as missing).
 #   tools/dist_train.sh configs/classification/imagenet1k/fcmae_convnextv2-base_ft-100e_in1k.py 32
 _base_ = 'mmpretrain::convnext_v2/convnext-v2-base_32xb32_in1k.py'
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
