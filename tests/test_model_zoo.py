@@ -57,3 +57,18 @@ def test_rows_without_a_run_say_so_and_paper_numbers_stay_in_their_column(tmp_pa
             assert cells[5] == (spec.paper or '—')
     for meta in [f for f in files if f.endswith('metafile.yml')]:
         assert all(m['Results'] is None for m in yaml.safe_load(files[meta])['Models'])
+
+
+def test_fashion_mnist_rows_carry_the_study_schedule():
+    """A user who runs a zoo row's config with its options gets the study's pre-training length."""
+    from cmae_mm.study.zoo import FMNIST_STUDY_OPTIONS
+
+    study = yaml.safe_load((REPO / 'configs/study/fmnist_mae_vs_cmae.yml').read_text())
+    assert dict(FMNIST_STUDY_OPTIONS).items() <= study['cfg_options'].items()
+    family = next(f for f in FAMILIES if f.key == 'fashion_mnist')
+    for row in family.rows:
+        assert row.epochs == study['cfg_options']['train_cfg.max_epochs'], row.name
+        cfg = Config.fromfile(str(REPO / row.config))
+        cfg.merge_from_dict(dict(row.options))
+        assert cfg.train_cfg.max_epochs == row.epochs
+        assert cfg.param_scheduler[-1].end == row.epochs
