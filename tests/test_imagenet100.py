@@ -277,3 +277,38 @@ def test_in100_bases_merge_with_the_data_config(arch):
     cfg = Config.fromfile(str(ROOT / 'configs' / '_base_' / f'cmae_{arch}-p16_in100_300e.py'))
     assert cfg.train_dataloader.dataset.type == 'ImageNet100'
     assert 'cmae_mm' in cfg.custom_imports['imports']
+
+
+# The builder's command line, killed (SIGKILL) at its 50th class-folder symlink: halfway
+# through the train split.
+KILLED_BUILD = """
+import os, runpy, signal, sys
+real_symlink, calls = os.symlink, []
+def symlink(*args, **kwargs):
+    calls.append(args)
+    if len(calls) == 50:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_symlink(*args, **kwargs)
+os.symlink = symlink
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def test_a_build_killed_midway_leaves_no_destination_and_a_rerun_completes(imagenet1k, tmp_path):
+    import signal
+
+    dst = tmp_path / 'killed_in100'
+    killed = subprocess.run([sys.executable, '-c', KILLED_BUILD, str(TOOL), '--src',
+                             str(imagenet1k), '--dst', str(dst)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not dst.exists()  # only the hidden temporary sibling, never a half-built data set
+    leftovers = list(tmp_path.glob('.killed_in100.*.partial'))
+    assert len(leftovers) == 1 and len(list((leftovers[0] / 'train').iterdir())) == 49
+    again = subprocess.run([sys.executable, str(TOOL), '--src', str(imagenet1k), '--dst', str(dst)],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert 'train: 100 classes' in again.stdout and 'val: 100 classes, 100 images' in again.stdout
+    assert {split: len(list((dst / split).iterdir())) for split in ('train', 'val')} == {
+        'train': 100, 'val': 100}

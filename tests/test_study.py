@@ -7,8 +7,9 @@
   ``last_checkpoint``) plus the runner's ``result.json``.
 * ``run`` with ``dry_run=True``: finished runs are skipped, interrupted ones get ``--resume``,
   existing results are never overwritten.
-* One real study end to end (2 runs x 1 seed, one epoch on 40 digits) through the command line:
-  ``run`` -> ``collect`` -> ``report``.
+* One real study end to end (2 runs x 1 seed, two epochs on 40 digits) through the command line:
+  ``run`` -> ``collect`` -> ``report``; and the same study killed during training, between runs
+  and during ``collect``, then restarted: the same results.
 """
 import csv
 import json
@@ -379,30 +380,89 @@ def test_report_draws_the_layer_sweep(tmp_path):
 
 # --------------------------------------------------------------------------- end to end
 
-def test_digits_study_end_to_end(tmp_path):
-    """2 runs x 1 seed, 1 epoch of 40 digits (batch 8), linear probe: run, collect, report."""
+def _launch_until(args, cwd: Path, appears: Path, timeout: float = 600):
+    """Start a study tool in its own process group and SIGKILL the whole group (the tool and its
+    training subprocess, as a closed terminal or a scheduler's kill does) once ``appears`` exists.
+    Returns the tool's exit code (``-SIGKILL`` when the kill landed)."""
+    import signal
+    import subprocess
+    import time
+
+    from helpers import PYTHON, tool_env
+
+    proc = subprocess.Popen([PYTHON, str(REPO / args[0])] + [str(a) for a in args[1:]], cwd=cwd,
+                            env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + timeout
+    try:
+        while proc.poll() is None and not appears.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+# Collect, killed while it writes results.json: the tool's own code path, with the atomic writer's
+# final rename replaced by a SIGKILL of the process (the temporary file is complete by then).
+KILLED_COLLECT = """
+import os, runpy, signal, sys
+import cmae_mm.engine.atomic_io as atomic_io
+real_replace = os.replace
+def replace(src, dst):
+    if str(dst).endswith('results.json'):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+atomic_io.os.replace = replace
+sys.argv = [sys.argv[1]] + sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def test_digits_study_end_to_end_and_killed_at_three_points(tmp_path):
+    """One real study through the command line: 2 runs x 1 seed, 2 epochs of 40 digits (batch 8),
+    linear probe; ``run`` -> ``collect`` -> ``report``.
+
+    Then the same study SIGKILLed at three points: during the first run's training (after its
+    epoch-1 checkpoint), between runs (right after the first run's result.json) and during
+    ``collect`` (while results.json is written). Each time ``study.py run`` / ``collect`` is simply
+    started again; the interrupted study ends with the same losses and metrics as the
+    uninterrupted one."""
+    import signal
+    import subprocess
+
+    from helpers import PYTHON, tool_env
+
     data_root = tmp_path / 'digits'
     assert write_digits(data_root, 32, max_per_class=4) == (40, 40)
-    study_file = write_study(tmp_path / 'e2e.yml', dict(
-        name='e2e', base_config=DEMO_CONFIG, seeds=[0], work_root=str(tmp_path / 'studies'),
-        cfg_options={'train_cfg.max_epochs': 1, 'train_dataloader.batch_size': 8,
-                     'train_dataloader.dataset.data_root': str(data_root),
-                     'default_hooks.logger.interval': 1},
-        runs=[dict(name='mae', mask_layers=[0], mask_ratios=[0.75]),
-              dict(name='cmae', mask_layers=[0, 10], mask_ratios=[0.75, 0.1])],
-        evaluations=['linear_probe']))
-    study_dir = tmp_path / 'studies' / 'e2e'
 
-    result = run_tool(['tools/study/study.py', 'run', study_file], cwd=tmp_path, timeout=600)
-    out = output_of(result)
-    assert result.returncode == 0, out[-4000:]
+    def study_file(root: str) -> Path:
+        return write_study(tmp_path / f'{root}.yml', dict(
+            name='e2e', base_config=DEMO_CONFIG, seeds=[0], work_root=str(tmp_path / root),
+            cfg_options={'train_cfg.max_epochs': 2, 'param_scheduler.0.end': 1,
+                         'param_scheduler.1.begin': 1, 'param_scheduler.1.end': 2,
+                         'param_scheduler.1.T_max': 1, 'default_hooks.checkpoint.interval': 1,
+                         'train_dataloader.batch_size': 8,
+                         'train_dataloader.dataset.data_root': str(data_root),
+                         'default_hooks.logger.interval': 1},
+            runs=[dict(name='mae', mask_layers=[0], mask_ratios=[0.75]),
+                  dict(name='cmae', mask_layers=[0, 10], mask_ratios=[0.75, 0.1])],
+            evaluations=['linear_probe']))
+
+    # ---- uninterrupted
+    reference_file = study_file('uninterrupted')
+    study_dir = tmp_path / 'uninterrupted' / 'e2e'
+    result = run_tool(['tools/study/study.py', 'run', reference_file], cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, output_of(result)[-4000:]
     progress = [line for line in result.stdout.splitlines() if line.startswith('[')]
     assert len(progress) == 2, result.stdout[-3000:]
     assert progress[1].startswith('[2/2] e2e/cmae_seed0: training (from scratch) ... trained in ')
     assert 'linear_probe_top1=' in progress[1]
     for name, shots in (('mae', 1), ('cmae', 2)):
         work_dir = study_dir / f'{name}_seed0'
-        assert (work_dir / 'epoch_1.pth').is_file()
+        assert (work_dir / 'epoch_2.pth').is_file()
         res = json.loads((work_dir / 'result.json').read_text())
         assert res['seed'] == 0 and res['config'] == DEMO_CONFIG and len(res['git_commit']) == 40
         assert res['cfg_options']['randomness.seed'] == 0 and res['wall_time_s'] > 0
@@ -412,23 +472,53 @@ def test_digits_study_end_to_end(tmp_path):
 
     # Everything is finished now: a second run skips both and keeps the results.
     before = (study_dir / 'mae_seed0' / 'result.json').read_text()
-    assert [o['action'] for o in run(load_study(study_file))] == ['skipped', 'skipped']
+    assert [o['action'] for o in run(load_study(reference_file))] == ['skipped', 'skipped']
     assert (study_dir / 'mae_seed0' / 'result.json').read_text() == before
 
-    result = run_tool(['tools/study/study.py', 'collect', study_file], cwd=tmp_path)
+    result = run_tool(['tools/study/study.py', 'collect', reference_file], cwd=tmp_path)
     assert result.returncode == 0, output_of(result)[-3000:]
     assert '2/2 runs with results' in result.stdout
-    results = json.loads((study_dir / 'results.json').read_text())
-    assert [r['status'] for r in results['runs']] == ['done', 'done']
-    assert all(r['loss'] > 0 and r['git_commit'] for r in results['runs'])
+    reference = json.loads((study_dir / 'results.json').read_text())
+    assert [r['status'] for r in reference['runs']] == ['done', 'done']
+    assert all(r['loss'] > 0 and r['git_commit'] for r in reference['runs'])
     assert (study_dir / 'results.csv').is_file()
 
-    result = run_tool(['tools/study/study.py', 'report', study_file], cwd=tmp_path)
+    result = run_tool(['tools/study/study.py', 'report', reference_file], cwd=tmp_path)
     assert result.returncode == 0, output_of(result)[-3000:]
     md = (study_dir / 'report.md').read_text()
     assert '| mae | L(0; 0.75) | 1/1 |' in md and '| cmae | L(0,10; 0.75,0.1) | 1/1 |' in md
     assert '| the same encoder, randomly initialised (control) |' in md and 'no run yet' not in md
     assert (study_dir / 'accuracy.png').read_bytes()[:8] == PNG_MAGIC
+
+    # ---- killed at three points
+    path = study_file('interrupted')
+    study_dir = tmp_path / 'interrupted' / 'e2e'
+    mae = study_dir / 'mae_seed0'
+    # 1. during training: mae has its epoch-1 checkpoint and is training epoch 2
+    code = _launch_until(['tools/study/study.py', 'run', path], tmp_path, mae / 'epoch_1.pth')
+    assert code == -signal.SIGKILL and not (mae / 'epoch_2.pth').exists()
+    # 2. between runs: mae is finished, cmae not started
+    code = _launch_until(['tools/study/study.py', 'run', path], tmp_path, mae / 'result.json')
+    assert code == -signal.SIGKILL and (mae / 'result.json').is_file()
+    assert '--resume' in (mae / 'study_train.log').read_text()  # the second launch resumed
+    run_result = run_tool(['tools/study/study.py', 'run', path], cwd=tmp_path, timeout=600)
+    assert run_result.returncode == 0, output_of(run_result)[-4000:]
+    assert '[1/2] e2e/mae_seed0: done, skipped' in run_result.stdout
+    # 3. during collect: killed while results.json is written; no half-written file is left
+    killed = subprocess.run([PYTHON, '-c', KILLED_COLLECT, str(REPO / 'tools/study/study.py'),
+                             'collect', str(path)], cwd=tmp_path, env=tool_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, output_of(killed)[-3000:]
+    assert not (study_dir / 'results.json').exists()
+    result = run_tool(['tools/study/study.py', 'collect', path], cwd=tmp_path)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    interrupted = json.loads((study_dir / 'results.json').read_text())
+
+    def essence(results: dict) -> list:
+        return [(r['name'], r['status'], r['loss'], r['rec_err'], r['metrics'])
+                for r in results['runs']]
+
+    assert essence(interrupted) == essence(reference)
 
 
 def test_shipped_digits_study_is_valid():
