@@ -6,7 +6,7 @@ masks), FCMAE ConvNeXt V2-B one- vs two-shot (224 px). Each model is built from 
 config (with overrides), trained with its config's optimizer wrapper, and measured interleaved with
 the other models of its family and a dense-matmul probe: several rounds, medians. Prints the
 device, torch version, thread count and a markdown table; --json writes everything. Methods
-(memory, FLOPs, peak): see cmae_mm/analysis/benchmark.py. Examples:
+(memory, FLOPs, peak): see the cmae_mm/analysis/benchmark package. Examples:
 
     .venv/bin/python tools/analysis/benchmark_pretrain.py --rounds 5 --batch-size 2
     .venv/bin/python tools/analysis/benchmark_pretrain.py --archs s b l \\
