@@ -323,3 +323,77 @@ def test_registry_build_loss_keys_and_backward():
         rec = model.reconstruct(x)
     assert feats[0].shape == (2, 64)
     assert rec['pred'].shape == x.shape and rec['shot_index'].shape == (2, CELLS)
+
+
+def test_upstream_weight_init_and_the_std_002_option():
+    """``weight_init='fcmae'`` (default) re-initialises as upstream FCMAE.__init__: timm's
+    trunc_normal_ without std (std 1.0, cut at +-2) for the stem, depthwise and pointwise layers
+    and the decoder's proj / pred; std 0.02 for the downsampling convs; PyTorch's default for
+    the decoder blocks' linears. ``'trunc_normal_0.02'`` keeps std 0.02 everywhere."""
+    def built(weight_init):
+        cfg = fcmae_cfg()
+        cfg['weight_init'] = weight_init
+        torch.manual_seed(0)
+        model = MODELS.build(cfg)
+        model.init_weights()
+        return model
+
+    def std(p):
+        return p.detach().std().item()
+
+    up, small = built('fcmae'), built('trunc_normal_0.02')
+    unit = 0.88  # std of N(0, 1) cut at +-2
+    bb, neck = up.backbone, up.neck
+    unit_layers = [bb.downsample_layers[0][0], neck.proj, neck.pred, neck.decoder[0].depthwise_conv]
+    for block in [b for stage in bb.stages for b in stage]:
+        unit_layers += [block.depthwise_conv, block.pointwise_conv1, block.pointwise_conv2]
+    for layer in unit_layers:
+        assert abs(std(layer.weight) - unit) < 0.15, layer
+        assert layer.weight.abs().max() <= 2 and not layer.bias.any()
+    for i in (1, 2, 3):
+        assert abs(std(bb.downsample_layers[i][1].weight) - 0.02) < 0.005
+    for linear in (neck.decoder[0].pointwise_conv1, neck.decoder[0].pointwise_conv2):
+        bound = 1 / linear.in_features**0.5  # kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), .)
+        assert linear.weight.abs().max() <= bound and std(linear.weight) > 0.5 * bound / 3**0.5
+    assert abs(std(neck.mask_token) - 0.02) < 0.01
+    for name, p in small.named_parameters():
+        if p.dim() > 1 and 'mask_token' not in name:
+            assert abs(std(p) - 0.02) < 0.01, name
+    with pytest.raises(ValueError, match=re.escape("weight_init='xavier'; allowed: fcmae, "
+                                                   'trunc_normal_0.02')):
+        built('xavier')
+
+
+@pytest.mark.parametrize('data_format', ['channel_last', 'channel_first'])
+def test_batch_pooled_grn_is_per_image_grn_of_the_batch_stitched_into_one_image(data_format):
+    """Independent reference: GRN statistics over the whole batch equal mmpretrain's per-image GRN
+    applied to one image made of the batch's images side by side."""
+    from cmae_mm.models.backbones.fcmae_convnext import batch_grn
+
+    grn = randomise(GRN(16))
+    x = torch.randn(3, 5, 4, 16, generator=torch.Generator().manual_seed(0))  # (B, H, W, C)
+    x[1, :2] = 0  # removed positions
+    stitched = torch.cat(list(x), dim=1)[None]  # (1, H, 3W, C)
+    ref = grn(stitched, data_format='channel_last')[0].split(4, dim=1)
+    if data_format == 'channel_first':
+        out = batch_grn(grn, x.permute(0, 3, 1, 2), data_format).permute(0, 2, 3, 1)
+    else:
+        out = batch_grn(grn, x, data_format)
+    assert torch.allclose(out, torch.stack(ref), atol=1e-5)
+    assert not torch.allclose(out, grn(x, data_format='channel_last'), atol=1e-3)
+
+
+def test_grn_stats_option_of_the_backbone():
+    cfg = fcmae_cfg()
+    cfg['backbone']['grn_stats'] = 'batch'
+    torch.manual_seed(0)
+    pooled = randomise(MODELS.build(cfg)).eval()
+    per_image = randomise(MODELS.build(fcmae_cfg())).eval()
+    per_image.load_state_dict(pooled.state_dict())
+    for batch, same in ((1, True), (2, False)):
+        x = images(batch=batch)
+        outs = [run(m, x, seed=4)[0] for m in (pooled, per_image)]
+        assert torch.allclose(outs[0], outs[1], atol=1e-4) == same
+    cfg['backbone']['grn_stats'] = 'dataset'
+    with pytest.raises(ValueError, match=re.escape("grn_stats='dataset'; allowed: image, batch")):
+        MODELS.build(cfg)

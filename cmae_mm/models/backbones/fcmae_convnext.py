@@ -38,25 +38,67 @@ def cell_mask(keep_cells: torch.Tensor, grid: Tuple[int, int], size: Tuple[int, 
     return keep.repeat_interleave(h // gh, dim=2).repeat_interleave(w // gw, dim=3)
 
 
-def masked_block_forward(block: ConvNeXtBlock, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+#: Where :func:`masked_block_forward` takes GRN's statistics: ``'image'`` (per image, over its
+#: visible positions: the JAX reference) or ``'batch'`` (over every visible position of the
+#: batch: upstream's PyTorch sparse GRN).
+GRN_STATS = ('image', 'batch')
+
+
+def batch_grn(grn: nn.Module, x: torch.Tensor, data_format: str) -> torch.Tensor:
+    """mmpretrain's GRN with its statistics pooled over the whole batch.
+
+    ``Gx`` is the L2 norm of each channel over every position of every image (removed positions
+    are zero, so over the visible ones), ``Nx = Gx / (mean_c Gx + eps)``, and the output is
+    ``gamma * (x * Nx) + beta + x`` as in :class:`mmpretrain.models.utils.GRN`. This is what
+    upstream's ``MinkowskiGRN`` computes on the sparse features of a per-GPU batch.
+
+    Args:
+        grn (nn.Module): The block's GRN (its ``gamma``, ``beta``, ``eps``).
+        x (torch.Tensor): (B, H, W, C) for ``'channel_last'``, (B, C, H, W) for
+            ``'channel_first'``, zero at removed positions.
+        data_format (str): ``'channel_last'`` or ``'channel_first'``.
+
+    Returns:
+        torch.Tensor: Same shape as ``x``.
+    """
+    if data_format == 'channel_last':
+        gx = torch.norm(x, p=2, dim=(0, 1, 2), keepdim=True)  # (1, 1, 1, C)
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + grn.eps)
+        return grn.gamma * (x * nx) + grn.beta + x
+    gx = torch.norm(x, p=2, dim=(0, 2, 3), keepdim=True)  # (1, C, 1, 1)
+    nx = gx / (gx.mean(dim=1, keepdim=True) + grn.eps)
+    return grn.gamma.view(1, -1, 1, 1) * (x * nx) + grn.beta.view(1, -1, 1, 1) + x
+
+
+def masked_block_forward(block: ConvNeXtBlock, x: torch.Tensor, keep: torch.Tensor,
+                         grn_stats: str = 'image') -> torch.Tensor:
     """Run one mmpretrain :class:`ConvNeXtBlock` as a sparse (visible-only) block.
 
     The block's own submodules are called in the order of ``ConvNeXtBlock.forward``; the only
     differences are that the GRN input is zeroed at removed positions (so its per-channel L2 norm
     over space is the norm over visible positions) and that the output is zeroed there. With
     ``keep`` all ones this is ``block(x)`` bit for bit. GRN's statistics are per image, over its
-    visible positions: the JAX reference in ConvNeXt-V2's TRAINING.md. Upstream's PyTorch sparse
-    GRN (MinkowskiEngine) pools them over every visible point of the whole per-GPU batch (an open
-    upstream issue); that variant is not offered here.
+    visible positions by default: the JAX reference in ConvNeXt-V2's TRAINING.md. Upstream's
+    PyTorch sparse GRN (MinkowskiEngine) pools them over every visible point of the whole per-GPU
+    batch (an open upstream issue): ``grn_stats='batch'`` (:func:`batch_grn`).
 
     Args:
         block (ConvNeXtBlock): The block (its parameters are used as they are).
         x (torch.Tensor): (B, C, H, W) input, already zero at removed positions.
         keep (torch.Tensor): (B, 1, H, W) visibility, 1 = visible, 0 = removed (dtype of ``x``).
+        grn_stats (str): ``'image'`` (default) or ``'batch'``, see :data:`GRN_STATS`.
 
     Returns:
         torch.Tensor: (B, C, H, W), zero at removed positions.
     """
+
+    if grn_stats not in GRN_STATS:
+        raise ValueError(f'grn_stats={grn_stats!r}; allowed: {", ".join(GRN_STATS)}')
+
+    def grn(x: torch.Tensor, data_format: str) -> torch.Tensor:
+        if grn_stats == 'batch':
+            return batch_grn(block.grn, x, data_format)
+        return block.grn(x, data_format=data_format)
 
     def _inner_forward(x: torch.Tensor) -> torch.Tensor:
         shortcut = x
@@ -67,7 +109,7 @@ def masked_block_forward(block: ConvNeXtBlock, x: torch.Tensor, keep: torch.Tens
             x = block.pointwise_conv1(x)
             x = block.act(x)
             if block.grn is not None:
-                x = block.grn(x * keep.permute(0, 2, 3, 1), data_format='channel_last')
+                x = grn(x * keep.permute(0, 2, 3, 1), data_format='channel_last')
             x = block.pointwise_conv2(x)
             x = x.permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
         else:
@@ -75,7 +117,7 @@ def masked_block_forward(block: ConvNeXtBlock, x: torch.Tensor, keep: torch.Tens
             x = block.pointwise_conv1(x)
             x = block.act(x)
             if block.grn is not None:
-                x = block.grn(x * keep, data_format='channel_first')
+                x = grn(x * keep, data_format='channel_first')
             x = block.pointwise_conv2(x)
         if block.gamma is not None:
             x = x.mul(block.gamma.view(1, -1, 1, 1))
@@ -137,6 +179,10 @@ class FCMAEConvNeXt(ConvNeXt):
         layer_scale_init_value (float): Layer scale (0 = none, ConvNeXt V2). Defaults to 0.
         out_indices (Sequence[int] | int): Stages of the plain path's output (as ConvNeXt).
             Defaults to ``(3,)``.
+        grn_stats (str): GRN statistics of the masked path: ``'image'`` (default, per image
+            over its visible positions, the JAX reference) or ``'batch'`` (over every visible
+            position of the batch, upstream's PyTorch sparse GRN); see :func:`batch_grn`. The
+            plain (unmasked) path is mmpretrain's GRN either way.
         final_norm (bool): Build the last stage's ``norm{last}`` and apply it at the end of the
             masked path (the suite's earlier model). Defaults to False: no final norm, as FCMAE.
         **kwargs: Other arguments of :class:`ConvNeXt` (``drop_path_rate``, ``stem_patch_size``,
@@ -158,7 +204,10 @@ class FCMAEConvNeXt(ConvNeXt):
                  out_indices: Union[Sequence[int], int] = (3, ),
                  later_shot_rounding: str = 'keep_floor',
                  final_norm: bool = False,
+                 grn_stats: str = 'image',
                  **kwargs) -> None:
+        if grn_stats not in GRN_STATS:
+            raise ValueError(f'grn_stats={grn_stats!r}; allowed: {", ".join(GRN_STATS)}')
         if not isinstance(final_norm, bool):
             raise ValueError(f'final_norm={final_norm!r} must be True or False.')
         if not isinstance(out_indices, int):
@@ -182,6 +231,7 @@ class FCMAEConvNeXt(ConvNeXt):
             raise ValueError(f'img_size={img_size!r} must be a positive multiple of '
                              f'mask_cell={mask_cell} (e.g. 224 = 7 x 32).')
         self.final_norm = final_norm
+        self.grn_stats = grn_stats
         last = self.num_stages - 1
         if not final_norm and last in self.out_indices:
             # Not built (no parameter left unused by the masked path); the plain path passes the
@@ -244,7 +294,7 @@ class FCMAEConvNeXt(ConvNeXt):
             keep = keep_like(x)
             x = x * keep
             for block in stage:
-                x = masked_block_forward(block, x, keep)
+                x = masked_block_forward(block, x, keep, self.grn_stats)
 
         last = self.num_stages - 1
         if self.final_norm and last in self.out_indices:

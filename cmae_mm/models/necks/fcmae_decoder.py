@@ -22,11 +22,11 @@ class FCMAEDecoder(BaseModule):
 
     Initialisation (when ``init_cfg`` is None): conv and linear weights truncated normal
     (std 0.02) with zero bias, LayerNorm weight 1 / bias 0, GRN gamma / beta 0 (mmpretrain's
-    default), mask token normal (std 0.02). This is **not** upstream FCMAE's: its
-    ``FCMAE.__init__`` re-initialises every ``nn.Conv2d`` (stem, ``proj``, decoder depthwise,
-    ``pred``) and the encoder's pointwise linears with ``trunc_normal_`` without ``std`` (timm's
-    default, std 1.0), and leaves the decoder's ``nn.Linear`` at PyTorch's default; which of the
-    two trains better at FCMAE's lr is not measured yet.
+    default), mask token normal (std 0.02). :class:`FCMAE` with its default
+    ``weight_init='fcmae'`` then re-initialises the decoder and the encoder as upstream
+    ``FCMAE.__init__`` does (:func:`~cmae_mm.models.selfsup.fcmae.fcmae_upstream_init`: std 1.0
+    for ``proj``, ``pred`` and the depthwise convs, PyTorch's default for the blocks' linears);
+    ``weight_init='trunc_normal_0.02'`` keeps this one.
 
     Args:
         in_channels (int): Channels of the encoder's last stage. Defaults to 1024 (ConvNeXt-B).

@@ -2,11 +2,62 @@
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
+import torch.nn as nn
+from mmpretrain.models.backbones.convnext import ConvNeXtBlock
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..heads.cmae_head import SHOT_CELLS_KEY
+
+#: ``FCMAE(weight_init=...)``: ``'fcmae'`` = upstream FCMAE's re-initialisation,
+#: ``'trunc_normal_0.02'`` = mmpretrain's ConvNeXt default everywhere (the suite's earlier model).
+WEIGHT_INITS = ('fcmae', 'trunc_normal_0.02')
+
+
+def _unit_trunc_normal(module: nn.Module, std: float = 1.0) -> None:
+    """Weight ~ N(0, std^2) truncated to [-2, 2] (timm's ``trunc_normal_`` defaults), bias 0."""
+    nn.init.trunc_normal_(module.weight, std=std, a=-2., b=2.)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+def fcmae_upstream_init(backbone: nn.Module, neck: nn.Module) -> None:
+    """Re-initialise an FCMAE encoder and decoder as upstream ``FCMAE.__init__`` does.
+
+    facebookresearch/ConvNeXt-V2 ``models/fcmae.py`` applies one ``_init_weights`` to the whole
+    model after building it; its ``trunc_normal_`` calls without ``std`` use timm's default
+    std 1.0 (truncated at +-2). Mapped onto mmpretrain's ConvNeXt modules:
+
+    * std 1.0, bias 0: the stem conv (a dense ``nn.Conv2d`` upstream), every block's depthwise
+      conv (``MinkowskiDepthwiseConvolution`` in the encoder, ``nn.Conv2d`` in the decoder), the
+      encoder blocks' pointwise linears (``MinkowskiLinear``), the decoder's ``proj`` and
+      ``pred`` convs;
+    * std 0.02, bias 0: the downsampling convs between stages (``MinkowskiConvolution``);
+    * PyTorch's default (``reset_parameters``): the decoder blocks' pointwise linears (dense
+      ``nn.Linear``, which upstream's ``_init_weights`` does not touch);
+    * unchanged: LayerNorms (weight 1, bias 0), GRN (0), the mask token (normal, std 0.02).
+
+    Args:
+        backbone (nn.Module): :class:`FCMAEConvNeXt` (mmpretrain ConvNeXt modules).
+        neck (nn.Module): :class:`FCMAEDecoder`.
+    """
+    _unit_trunc_normal(backbone.downsample_layers[0][0])
+    for layers in list(backbone.downsample_layers)[1:]:
+        for m in layers:
+            if isinstance(m, nn.Conv2d):
+                _unit_trunc_normal(m, std=.02)
+    for m in backbone.modules():
+        if isinstance(m, ConvNeXtBlock):
+            for layer in (m.depthwise_conv, m.pointwise_conv1, m.pointwise_conv2):
+                _unit_trunc_normal(layer)
+    _unit_trunc_normal(neck.proj)
+    _unit_trunc_normal(neck.pred)
+    for m in neck.decoder.modules():
+        if isinstance(m, ConvNeXtBlock):
+            _unit_trunc_normal(m.depthwise_conv)
+            for layer in (m.pointwise_conv1, m.pointwise_conv2):
+                layer.reset_parameters()
 
 
 
@@ -27,6 +78,11 @@ class FCMAE(BaseSelfSupervisor):
         pretrained (str, optional): Checkpoint to initialise from. Defaults to None.
         data_preprocessor (dict | nn.Module, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
+        weight_init (str): ``'fcmae'`` (default): after the modules' own initialisation, the
+            encoder and decoder are re-initialised as upstream FCMAE (:func:`fcmae_upstream_init`,
+            std 1.0 for most convs and linears). ``'trunc_normal_0.02'``: mmpretrain's ConvNeXt
+            default everywhere (std 0.02), the suite's earlier model.
+            ``tools/analysis/compare_fcmae_init.py`` compares them in a short CPU pre-training.
 
     Raises:
         ValueError: If the backbone has no shot schedule or the cell / patch sizes, channels or
@@ -39,7 +95,11 @@ class FCMAE(BaseSelfSupervisor):
                  head: dict,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 weight_init: str = 'fcmae') -> None:
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f'FCMAE weight_init={weight_init!r}; allowed: '
+                             f'{", ".join(WEIGHT_INITS)}')
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -47,6 +107,7 @@ class FCMAE(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
+        self.weight_init = weight_init
         if not hasattr(self.backbone, 'schedule') or not hasattr(self.backbone, 'mask_cell'):
             raise ValueError(f'FCMAE needs a backbone with a shot schedule and mask cells (e.g. '
                              f'FCMAEConvNeXt), got {type(self.backbone).__name__}.')
@@ -64,6 +125,12 @@ class FCMAE(BaseSelfSupervisor):
                              f'width {self.backbone.channels[-1]}.')
         if hasattr(self.head, 'check_schedule'):
             self.head.check_schedule(self.backbone.schedule)
+
+    def init_weights(self) -> None:
+        """The modules' own initialisation, then upstream FCMAE's (``weight_init='fcmae'``)."""
+        super().init_weights()
+        if self.weight_init == 'fcmae' and self.init_cfg is None:
+            fcmae_upstream_init(self.backbone, self.neck)
 
     def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """The plain (unmasked) ConvNeXt forward, as :class:`mmpretrain.models.ConvNeXt`.
