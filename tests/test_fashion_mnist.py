@@ -266,3 +266,21 @@ def test_finetune_config_tests_on_the_test_images(tmp_path):
             dataset['labels_per_class'] = None
         sizes[loader] = len(DATASETS.build(dataset))
     assert sizes == {'train_dataloader': 60, 'val_dataloader': 20, 'test_dataloader': 20}
+
+
+def test_fcmae_init_comparison_tool_runs_both_inits(tmp_path):
+    """tools/analysis/compare_fcmae_init.py: both initialisations train on the same batches (tiny
+    run: 3 steps, 64 px) and write results.json with a finite first loss each."""
+    data = write_tiny_fmnist(tmp_path / 'fmnist', gz=False)
+    out = tmp_path / 'out'
+    result = run_tool(['tools/analysis/compare_fcmae_init.py', '--steps', '3', '--batch-size', '2',
+                       '--img-size', '64', '--lrs', '1', '--every', '1', '--data-root', data,
+                       '--out-dir', out], cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    runs = json.loads((out / 'results.json').read_text())['runs']
+    assert [r['weight_init'] for r in runs] == ['fcmae', 'trunc_normal_0.02']
+    assert all(len(r['losses']) == 3 and np.isfinite(r['first']) for r in runs)
+    assert runs[0]['first'] > runs[1]['first']  # std-1.0 predictions start far from the target
+    assert (out / 'loss_curves.png').is_file()
+    bad = run_tool(['tools/analysis/compare_fcmae_init.py', '--img-size', '100'], cwd=tmp_path)
+    assert bad.returncode == 2 and '--img-size=100 must be a multiple of' in bad.stderr
