@@ -98,6 +98,45 @@ def test_prepare_tool_from_a_folder_of_gz_files(tmp_path):
     assert not cut.exists() and not list(out.glob('.*.part'))
 
 
+# The preparation tool, SIGKILLed as it renames its third checked file into place.
+KILLED_PREPARE = """
+import os, runpy, signal, sys
+real_replace, calls = os.replace, []
+def replace(src, dst):
+    calls.append(dst)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+os.replace = replace
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def test_prepare_tool_killed_midway_then_rerun_gives_the_complete_set(tmp_path):
+    import signal
+    import subprocess
+
+    from helpers import PYTHON, tool_env
+
+    source = write_tiny_fmnist(tmp_path / 'src')
+    out = tmp_path / 'data'
+    args = [str(REPO / 'tools/dataset_converters/prepare_fashion_mnist.py'), '--source',
+            str(source), '--out', str(out), '--no-checksum']
+    killed = subprocess.run([PYTHON, '-c', KILLED_PREPARE] + args, cwd=tmp_path, env=tool_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, output_of(killed)
+    written = sorted(p.name for p in out.iterdir() if not p.name.startswith('.'))
+    assert len(written) == 2  # two complete files; the third only as a hidden temporary
+    result = run_tool(['tools/dataset_converters/prepare_fashion_mnist.py'] + args[1:],
+                      cwd=tmp_path)
+    assert result.returncode == 0, output_of(result)
+    assert 'wrote 2 checked file(s)' in result.stdout and '(kept 2)' in result.stdout
+    for name in FASHION_MNIST_FILES:
+        with gzip.open(source / f'{name}.gz') as f:
+            assert (out / name).read_bytes() == f.read()
+
+
 def test_prepare_tool_without_a_source_says_both_ways(tmp_path):
     result = run_tool(['tools/dataset_converters/prepare_fashion_mnist.py', '--source',
                        str(tmp_path / 'nowhere'), '--out', str(tmp_path / 'data')], cwd=tmp_path)
