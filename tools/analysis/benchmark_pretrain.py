@@ -12,11 +12,12 @@ device, torch version, thread count and a markdown table; --json writes everythi
     .venv/bin/python tools/analysis/benchmark_pretrain.py --archs s b l \\
         --models mae cmae-2shot --device cuda --amp --batch-size 64 --json work_dirs/bench.json
     .venv/bin/python tools/analysis/benchmark_pretrain.py --models mae cmae-2shot --profile mae
+    .venv/bin/python tools/analysis/benchmark_pretrain.py --models mae fcmae-1shot --variants fused
 """
 import argparse
 import sys
 
-from cmae_mm.analysis.benchmark import MODEL_NAMES, VIT_ARCHS, run_benchmark
+from cmae_mm.analysis.benchmark import MODEL_NAMES, VARIANTS, VIT_ARCHS, run_benchmark
 
 
 def main(argv=None) -> int:
@@ -37,11 +38,15 @@ def main(argv=None) -> int:
                         help='also profile these models (none given: every selected one) with '
                         'torch.profiler and print their step time by op category')
     parser.add_argument('--json', default=None, metavar='PATH', help='write the results here')
+    parser.add_argument('--variants', nargs='+', default=[], choices=sorted(VARIANTS),
+                        help='also measure a twin of every model (fused: torch\'s fused AdamW), '
+                        'in the same rounds, its ratio against the model')
     args = parser.parse_args(argv)
     try:
         run_benchmark(args.models, args.archs, batch_size=args.batch_size, rounds=args.rounds,
                       warmup=args.warmup, device=args.device, amp=args.amp,
-                      threads=args.threads, profile=args.profile, json_path=args.json)
+                      threads=args.threads, profile=args.profile, json_path=args.json,
+                      variants=args.variants)
     except (ValueError, FileNotFoundError) as e:
         parser.error(str(e))
     return 0

@@ -74,13 +74,13 @@ from .flops import FLOP_FIXES, FlopCount, Visibility, count_step_flops, visibili
 from .get_flops import run_get_flops
 from .memory import CpuMemoryProbe
 from .models import (CONVNEXT_MODELS, FCMAE_CONFIGS, MODEL_NAMES, SWIN_CONFIGS, SWIN_MODELS,
-                     VIT_ARCHS, VIT_MODELS, VIT_SCHEDULES, BatchMaker, ModelSpec, build_model,
-                     build_optimizer, input_size, load_config, model_specs)
+                     VARIANTS, VIT_ARCHS, VIT_MODELS, VIT_SCHEDULES, BatchMaker, ModelSpec,
+                     build_model, build_optimizer, input_size, load_config, model_specs)
 from .run import run_benchmark
 from .timing import Entry, MatmulProbe, profile_steps
 
 __all__ = ['BatchMaker', 'CONVNEXT_MODELS', 'CpuMemoryProbe', 'Entry', 'FCMAE_CONFIGS',
            'FLOP_FIXES', 'FlopCount', 'MODEL_NAMES', 'MatmulProbe', 'ModelSpec', 'SWIN_CONFIGS',
-           'SWIN_MODELS', 'VIT_ARCHS', 'VIT_MODELS', 'VIT_SCHEDULES', 'Visibility', 'build_model',
-           'build_optimizer', 'count_step_flops', 'input_size', 'load_config', 'model_specs',
-           'profile_steps', 'run_benchmark', 'run_get_flops', 'visibility']
+           'SWIN_MODELS', 'VARIANTS', 'VIT_ARCHS', 'VIT_MODELS', 'VIT_SCHEDULES', 'Visibility',
+           'build_model', 'build_optimizer', 'count_step_flops', 'input_size', 'load_config',
+           'model_specs', 'profile_steps', 'run_benchmark', 'run_get_flops', 'visibility']

@@ -51,6 +51,12 @@ CONVNEXT_MODELS = ('fcmae-1shot', 'fcmae-2shot')
 MODEL_NAMES = VIT_MODELS + SWIN_MODELS + CONVNEXT_MODELS
 
 
+#: ``--variants``: a twin of every selected model, measured in the same rounds, whose step-time
+#: ratio is taken against the model itself. ``fused``: torch's fused AdamW kernel
+#: (``optim_wrapper.optimizer.fused=True``; CPU and CUDA).
+VARIANTS = {'fused': ({'optim_wrapper.optimizer.fused': True}, 'fused AdamW')}
+
+
 @dataclass
 class ModelSpec:
     """One benchmarked model: a config plus overrides.
@@ -80,19 +86,41 @@ class ModelSpec:
 
 
 def model_specs(models: Sequence[str] = MODEL_NAMES,
-                archs: Sequence[str] = ('b', )) -> List[ModelSpec]:
+                archs: Sequence[str] = ('b', ),
+                variants: Sequence[str] = ()) -> List[ModelSpec]:
     """The selected models, grouped by family (in the order of :data:`MODEL_NAMES`).
 
     Args:
         models: Names among :data:`MODEL_NAMES`.
         archs: ViT archs among ``'s'``, ``'b'``, ``'l'`` (each gives one ViT group).
+        variants: Names among :data:`VARIANTS`: each adds ``<model>+<variant>`` after every
+            model, with the model as its baseline.
 
     Returns:
-        List[ModelSpec]: One spec per selected (model, arch).
+        List[ModelSpec]: One spec per selected (model, arch[, variant]).
 
     Raises:
-        ValueError: On an unknown model name or arch.
+        ValueError: On an unknown model name, arch or variant.
     """
+    bad_variants = [v for v in variants if v not in VARIANTS]
+    if bad_variants:
+        raise ValueError(f'unknown variant(s) {bad_variants}: choose among {list(VARIANTS)}')
+    specs = _base_specs(models, archs)
+    if not variants:
+        return specs
+    out = []
+    for spec in specs:
+        out.append(spec)
+        for variant in variants:
+            overrides, what = VARIANTS[variant]
+            out.append(ModelSpec(f'{spec.name}+{variant}', spec.group, spec.config,
+                                 overrides={**spec.overrides, **overrides}, drop=spec.drop,
+                                 baseline=spec.name, schedule=f'{spec.schedule}, {what}'))
+    return out
+
+
+def _base_specs(models: Sequence[str], archs: Sequence[str]) -> List[ModelSpec]:
+    """:func:`model_specs` without variants."""
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
         raise ValueError(f'unknown model(s) {unknown}: choose among {list(MODEL_NAMES)}')

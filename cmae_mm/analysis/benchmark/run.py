@@ -26,7 +26,8 @@ def run_benchmark(models: Sequence[str] = MODEL_NAMES,
                   threads: Optional[int] = None,
                   profile: Optional[Sequence[str]] = None,
                   profile_steps_per_model: int = 2,
-                  json_path: Optional[str] = None) -> Dict[str, Any]:
+                  json_path: Optional[str] = None,
+                  variants: Sequence[str] = ()) -> Dict[str, Any]:
     """Benchmark full pre-training steps of the selected models, interleaved per family.
 
     Prints the device, torch version, thread count, a markdown table and (with ``profile``) a
@@ -46,6 +47,8 @@ def run_benchmark(models: Sequence[str] = MODEL_NAMES,
             step time goes; an empty list profiles every selected model, None none.
         profile_steps_per_model: Steps per profile.
         json_path: Write the results there as JSON.
+        variants: Names among :data:`~.models.VARIANTS` (e.g. ``'fused'``): a twin of every model,
+            measured in the same rounds, its ratio taken against the model.
 
     Returns:
         dict: ``environment``, ``models`` (one dict per model) and, per family, the matmul peak.
@@ -67,7 +70,7 @@ def run_benchmark(models: Sequence[str] = MODEL_NAMES,
     quiet_mmengine()
     if threads:
         torch.set_num_threads(threads)
-    specs = model_specs(models, archs)
+    specs = model_specs(models, archs, variants)
     if not specs:
         raise ValueError('no model selected')
 
@@ -148,7 +151,8 @@ def run_benchmark(models: Sequence[str] = MODEL_NAMES,
         print_profiles(results)
     report = dict(environment=env, settings=dict(batch_size=batch_size, rounds=rounds,
                                                    warmup=warmup, archs=list(archs),
-                                                   models=list(models)),
+                                                   models=list(models),
+                                                   variants=list(variants)),
                   matmul_peak=peaks, models=results)
     if json_path:
         path = Path(json_path)
