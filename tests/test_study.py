@@ -589,6 +589,39 @@ def test_a_malformed_result_is_reported_and_the_others_are_collected(toy_study):
     assert rows['toy/cmae_seed0']['metrics']['linear_probe_top1'] == 90.0
 
 
+def test_collect_merges_finished_runs_of_an_earlier_results_file(toy_study, tmp_path):
+    """A study continued elsewhere: runs with an empty work dir come from ``--merge``; runs on
+    disk win; a results file of another study is refused by the tool with its name."""
+    import shutil
+
+    earlier = collect(toy_study)
+    kept = tmp_path / 'earlier_results.json'
+    kept.write_text(json.dumps(earlier))
+    shutil.rmtree(toy_study.study_dir / 'mae_seed0')  # its work dir is gone
+    shutil.rmtree(toy_study.study_dir / 'cmae_seed1')  # was partial: not in the earlier file
+    (toy_study.study_dir / 'mae_seed1' / 'result.json').write_text(json.dumps(dict(
+        metrics={'linear_probe_top1': 99.0}, git_commit='b' * 40)))  # re-run here: wins
+    rows = {r['name']: r for r in collect(toy_study)['runs']}
+    assert rows['toy/mae_seed0']['status'] == 'todo' and rows['toy/mae_seed0']['metrics'] == {}
+
+    rows = {r['name']: r for r in collect(toy_study, merge=kept)['runs']}
+    old = {r['name']: r for r in earlier['runs']}
+    assert rows['toy/mae_seed0'] == dict(old['toy/mae_seed0'], merged_from=str(kept))
+    assert rows['toy/mae_seed1']['metrics'] == {'linear_probe_top1': 99.0}
+    assert 'merged_from' not in rows['toy/mae_seed1']
+    assert rows['toy/cmae_seed1']['status'] == 'todo'  # partial before: nothing to merge
+    assert rows['toy/cmae_seed0']['metrics']['linear_probe_top1'] == 90.0
+    saved = json.loads((toy_study.study_dir / 'results.json').read_text())
+    assert saved['runs'][0]['metrics']['linear_probe_top1'] == 80.0
+
+    other = tmp_path / 'other.json'
+    other.write_text(json.dumps(dict(earlier, study='digits')))
+    study_file = write_study(tmp_path / 'toy.yml', study_data(tmp_path / 'studies'))
+    result = run_tool(['tools/study/study.py', 'collect', study_file, '--merge', other], REPO)
+    assert result.returncode == 2
+    assert f"--merge {other}: holds study 'digits', not 'toy'" in output_of(result)
+
+
 def test_digits_preparation_is_atomic_and_verified(tmp_path):
     """An interrupted preparation leaves no dataset that a later call would keep; the complete
     one is written once (counts checked) and kept afterwards; a foreign folder is refused."""

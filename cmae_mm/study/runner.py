@@ -593,11 +593,44 @@ def machine_label() -> str:
     return f'{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}'
 
 
-def collect(study: Study) -> Dict[str, Any]:
+def _merge_source(path: Path, study: Study) -> Dict[str, Dict[str, Any]]:
+    """The finished runs of an earlier ``results.json`` of the same study, by run name.
+
+    Args:
+        path: An earlier ``results.json`` (e.g. the committed ``docs/results/<study>/results.json``).
+        study: The study it must belong to.
+
+    Returns:
+        dict: ``{name: row}`` of its rows with status ``done`` and metrics.
+
+    Raises:
+        ValueError: If the file is not a results file of this study (names the file and both
+            study names).
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except ValueError as e:
+        raise ValueError(f'--merge {path}: not a results.json ({e})') from e
+    if not isinstance(data, dict) or not isinstance(data.get('runs'), list):
+        raise ValueError(f'--merge {path}: not a results.json (no "runs" list)')
+    if data.get('study') != study.name:
+        raise ValueError(f'--merge {path}: holds study {data.get("study")!r}, not {study.name!r}')
+    return {row['name']: row for row in data['runs']
+            if isinstance(row, dict) and row.get('status') == 'done' and row.get('metrics')}
+
+
+def collect(study: Study, merge: Optional[Path] = None) -> Dict[str, Any]:
     """Gather every run of a study into ``<work_root>/<study>/results.json`` and ``results.csv``.
+
+    A study continued on another machine, or after its work dirs were cleaned, keeps the runs it
+    finished before through ``merge``: a run with nothing in its work dir (status ``todo``) whose
+    row in ``merge`` is ``done`` is taken from there unchanged, with ``merged_from`` naming the
+    file. A run found in its work dir always wins, and a merged row keeps its own ``git_commit``
+    and ``wall_time_s``.
 
     Args:
         study: The study.
+        merge: An earlier ``results.json`` of the same study, or None.
 
     Returns:
         dict: ``study``, ``study_file``, ``collected_at``, ``machine`` (:func:`machine_label`),
@@ -609,8 +642,14 @@ def collect(study: Study) -> Dict[str, Any]:
     """
     rows = []
     metric_names: List[str] = []
+    earlier = _merge_source(merge, study) if merge is not None else {}
     for r in study.expand():
         state = inspect_run(r)
+        if state.status == 'todo' and r.name in earlier:
+            row = dict(earlier[r.name], merged_from=_show_path(Path(merge)))
+            metric_names += [m for m in row['metrics'] if m not in metric_names]
+            rows.append(row)
+            continue
         log = read_training_log(r.work_dir)
         result: Dict[str, Any] = {}
         status = state.status

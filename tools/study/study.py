@@ -5,6 +5,7 @@
     python tools/study/study.py run     STUDY.yml --launcher dist --gpus 8
     python tools/study/study.py run     STUDY.yml --launcher slurm --partition PART --gpus 8
     python tools/study/study.py collect configs/study/digits_mae_vs_cmae.yml
+    python tools/study/study.py collect STUDY.yml --merge docs/results/<study>/results.json
     python tools/study/study.py report  configs/study/digits_mae_vs_cmae.yml
     python tools/study/study.py zoo [--check]    # Model Zoo files from the committed results
 
@@ -48,6 +49,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--dry-run', action='store_true', help='run: print the commands only')
     parser.add_argument('--only', nargs='+', metavar='RUN',
                         help='run: only these runs (<run> for all seeds, <run>_seed<k>)')
+    parser.add_argument('--merge', metavar='RESULTS_JSON',
+                        help='collect: take runs with an empty work dir from this earlier '
+                        'results.json of the same study (a study continued elsewhere)')
     parser.add_argument('--out-dir', help='report: output folder (default: the study folder)')
     return parser.parse_args(argv)
 
@@ -81,7 +85,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         return int(any(o['action'] == 'failed' for o in outcomes))
     elif args.command == 'collect':
-        results = collect(study)
+        try:
+            results = collect(study, Path(args.merge) if args.merge else None)
+        except (OSError, ValueError) as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
         done = sum(bool(r['metrics']) for r in results['runs'])
         print(f'{done}/{len(results["runs"])} runs with results -> '
               f'{study.study_dir / "results.json"} (and results.csv)')
