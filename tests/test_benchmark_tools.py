@@ -104,3 +104,74 @@ def test_fused_adamw_updates_match_the_unfused_ones():
                 assert grads[name][c:2 * c].abs().max() < 1e-6 * grads[name].abs().max() + 1e-9
                 a, b = torch.cat([a[:c], a[2 * c:]]), torch.cat([b[:c], b[2 * c:]])
             assert torch.allclose(a, b, rtol=1e-6, atol=1e-6), (config, name, (a - b).abs().max())
+
+
+# --------------------------------------------------------------------------- GPU acceptance run
+
+PRETRAIN_CHECKS = ['mae (ViT-B/16)', 'cmae-1shot (ViT-B/16)', 'cmae-2shot (ViT-B/16)',
+                   'cmae-3shot (ViT-B/16)', 'simmim (Swin-B/w6 192px)',
+                   'cmae-simmim-1shot (Swin-B/w6 192px)', 'cmae-simmim-2shot (Swin-B/w6 192px)',
+                   'fcmae-1shot (ConvNeXtV2-B 224px)', 'fcmae-2shot (ConvNeXtV2-B 224px)',
+                   'mae (ViT-L/16)', 'cmae-2shot (ViT-L/16)']
+# Fault injection for the failing run: building any FCMAE model raises.
+FAIL_FCMAE = '''
+import runpy, sys
+import cmae_mm.analysis.benchmark.acceptance as acceptance
+build = acceptance.build_model
+def failing_build(cfg, device, init=True):
+    if cfg.model.type == 'FCMAE':
+        raise RuntimeError('injected fault: FCMAE does not build')
+    return build(cfg, device, init)
+acceptance.build_model = failing_build
+sys.argv = ['tools/analysis/gpu_check.py'] + sys.argv[1:]
+runpy.run_path('tools/analysis/gpu_check.py', run_name='__main__')
+'''
+
+
+def test_gpu_check_cpu_smoke_runs_every_family_end_to_end(tmp_path: Path) -> None:
+    """``tools/gpu_check.sh --cpu-smoke`` (environment check included) trains every pre-training
+    family, one UperNet and one Mask R-CNN iteration, writes the JSON and the markdown table and
+    exits 0; with a family that fails to build, it still runs the others and exits 1 naming it."""
+    out = tmp_path / 'check'
+    proc = subprocess.run(['bash', str(REPO / 'tools/gpu_check.sh'), '--cpu-smoke', '--out-dir',
+                           str(out)], cwd=REPO, env=tool_env(), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / 'gpu_check.json').read_text())
+    rows = {r['check']: r for r in report['checks']}
+    assert list(rows)[:11] == PRETRAIN_CHECKS
+    assert [r['status'] for r in report['checks']] == ['ok'] * 13, report['checks']
+    assert rows['UperNet ADE20K']['config'].startswith('configs/mmseg/')
+    assert rows['Mask R-CNN COCO']['config'].startswith('configs/mmdet/')
+    for r in report['checks']:
+        assert r['ms_per_iter'] > 0 and r['images_per_s'] > 0 and r['batch_size'] == 2
+        assert r['amp'] is False  # CPU: fp32
+    assert rows['cmae-2shot (ViT-B/16)']['ms_ratio_to_baseline'] > 0
+    assert rows['mae (ViT-B/16)']['ms_ratio_to_baseline'] == 1.0
+    assert report['vit_l']['paper_ratio'] == 650 / 670 and report['vit_l']['ratio'] > 0
+    assert report['first_failure'] is None and report['settings']['smoke'] is True
+    md = (out / 'gpu_check.md').read_text()
+    assert '| cmae-3shot (ViT-B/16) | L(0,10,11; 0.75,0.1,0.1) | 2 | no |' in md
+    assert 'paper footnote 4: 650 vs 670 ms/iter' in md and md in proc.stdout
+
+    failing = subprocess.run([PYTHON, '-c', FAIL_FCMAE, '--cpu-smoke', '--no-dense', '--out-dir',
+                              str(tmp_path / 'failing')], cwd=REPO, env=tool_env(),
+                             capture_output=True, text=True, timeout=600)
+    assert failing.returncode == 1, failing.stdout[-3000:] + failing.stderr[-3000:]
+    assert ('error: first failing check: fcmae-1shot (ConvNeXtV2-B 224px)'
+            in failing.stderr)
+    report = json.loads((tmp_path / 'failing' / 'gpu_check.json').read_text())
+    status = {r['check']: r['status'] for r in report['checks']}
+    assert status.pop('fcmae-1shot (ConvNeXtV2-B 224px)') == 'failed'
+    assert status.pop('fcmae-2shot (ConvNeXtV2-B 224px)') == 'failed'
+    assert set(status.values()) == {'ok'} and len(status) == 9
+    assert 'injected fault: FCMAE does not build' in (tmp_path / 'failing' / 'gpu_check.md').read_text()
+
+
+def test_gpu_check_without_cuda_asks_for_the_smoke_flag(tmp_path: Path) -> None:
+    proc = subprocess.run([PYTHON, str(REPO / 'tools/analysis/gpu_check.py'), '--out-dir',
+                           str(tmp_path)], cwd=REPO, env=tool_env(CUDA_VISIBLE_DEVICES=''),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert 'no CUDA device: the acceptance run is for a GPU machine; use --cpu-smoke' in proc.stderr
+    assert not (tmp_path / 'gpu_check.json').exists()
