@@ -17,6 +17,9 @@ VIT_ARCHS = {
     's': ('ViT-S/16', 'configs/selfsup/in100/cmae_vit-small-p16_L0-10_r0.75-0.1_in100.py'),
     'b': ('ViT-B/16', 'configs/selfsup/cmae_vitb_300e.py'),
     'l': ('ViT-L/16', 'configs/selfsup/cmae_vitl_300e.py'),
+    # the 12-block 64-d ViT of the Fashion-MNIST study (28 px grey, 4x4 patches): where 2-core
+    # users spend their time
+    't': ('tiny ViT 28px', 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py'),
 }
 
 
@@ -53,8 +56,11 @@ MODEL_NAMES = VIT_MODELS + SWIN_MODELS + CONVNEXT_MODELS
 
 #: ``--variants``: a twin of every selected model, measured in the same rounds, whose step-time
 #: ratio is taken against the model itself. ``fused``: torch's fused AdamW kernel
-#: (``optim_wrapper.optimizer.fused=True``; CPU and CUDA).
-VARIANTS = {'fused': ({'optim_wrapper.optimizer.fused': True}, 'fused AdamW')}
+#: (``optim_wrapper.optimizer.fused=True``; CPU and CUDA). ``compile``: ``torch.compile`` of
+#: ``model.loss`` (:func:`~.compile.compile_loss`); its first step (which compiles) is reported
+#: apart from the step time, with the graph breaks of the model's loss.
+VARIANTS = {'fused': ({'optim_wrapper.optimizer.fused': True}, 'fused AdamW'),
+            'compile': ({'compile': True}, 'torch.compile')}
 
 
 @dataclass
@@ -259,7 +265,8 @@ def input_size(cfg) -> int:
 
 
 class BatchMaker:
-    """Training batches as the dataloader gives them: uint8 images and data samples.
+    """Training batches as the dataloader gives them: uint8 images (the backbone's ``patch_cfg``
+    input channels, 3 by default) and data samples.
 
     The Swin (SimMIM) models get, per image, a fresh mask from the config's
     ``SimMIMMaskGenerator`` (drawn from a pool of ``pool`` masks per image slot).
@@ -277,7 +284,8 @@ class BatchMaker:
 
         size = input_size(cfg)
         gen = torch.Generator().manual_seed(seed)
-        self.images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8,
+        channels = cfg.model.backbone.get('patch_cfg', {}).get('in_channels', 3)
+        self.images = torch.randint(0, 256, (batch_size, channels, size, size), dtype=torch.uint8,
                                     generator=gen)
         self.batch_size = batch_size
         self.masks = None

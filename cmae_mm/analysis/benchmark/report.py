@@ -38,7 +38,10 @@ def summarise(entry: Entry, base: Optional[Entry], batch_size: int,
         fraction_of_matmul_peak=flops_step / step / peak,
         peak_memory_growth_bytes=max(entry.memory) if entry.memory else None,
         peak_memory_total_bytes=max(entry.memory_total) if entry.memory_total else None,
-        memory_samples_bytes=entry.memory)
+        memory_samples_bytes=entry.memory, first_step_s=entry.first_step_s,
+        graph_breaks=entry.graph_breaks)
+    if entry.graph_breaks is not None and entry.first_step_s is not None:
+        row['compile_s'] = entry.first_step_s - step  # first step minus a compiled step
     if base is not None:
         paired = [t / b for t, b in zip(entry.times, base.times)]
         row['time_ratio'] = statistics.median(paired)
@@ -95,6 +98,17 @@ def print_checks(results: List[Dict[str, Any]]) -> None:
             frac = r['fraction_of_matmul_peak']
             print(f"{r['label']}: {100 * frac:.1f}% of the matmul peak >= 85%: "
                   f"{'holds' if frac >= 0.85 else 'MISSED'}")
+
+
+def print_compile(results: List[Dict[str, Any]]) -> None:
+    """Per compiled model: compile time (its first step minus its median step) and graph breaks."""
+    for r in results:
+        if r.get('graph_breaks') is None:
+            continue
+        gb = r['graph_breaks']
+        print(f"compile: {r['label']}: first step {r['first_step_s']:.1f} s, compile ~"
+              f"{r['compile_s']:.1f} s; loss traced as {gb['graphs']} graph(s) with "
+              f"{gb['breaks']} break(s)" + (': ' + '; '.join(gb['reasons']) if gb['reasons'] else ''))
 
 
 def quiet_mmengine() -> None:

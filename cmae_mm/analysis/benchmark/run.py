@@ -8,11 +8,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
+from .compile import compile_loss, graph_breaks
 from .flops import count_step_flops, visibility
 from .memory import CpuMemoryProbe
 from .models import BatchMaker, MODEL_NAMES, build_model, build_optimizer, load_config, model_specs
-from .report import (environment, print_checks, print_profiles, print_table, quiet_mmengine,
-                     summarise)
+from .report import (environment, print_checks, print_compile, print_profiles, print_table,
+                     quiet_mmengine, summarise)
 from .timing import Entry, MatmulProbe, profile_steps, round_order, timed
 
 
@@ -101,13 +102,19 @@ def run_benchmark(models: Sequence[str] = MODEL_NAMES,
             entry = Entry(spec, cfg, model, optim_wrapper, BatchMaker(cfg, batch_size, seed=0),
                           visibility(model, cfg), sum(p.numel() for p in model.parameters()))
             entry.flops = count_step_flops(model, optim_wrapper, entry.batches())
+            if cfg.get('compile'):
+                entry.graph_breaks = graph_breaks(model, entry.batches())
+                compile_loss(model, **(cfg.compile if isinstance(cfg.compile, dict) else {}))
             entries.append(entry)
         probe = MatmulProbe(dev, amp_dtype if amp else torch.float32)
         env['matmul_probe'] = probe.label
-        for _ in range(max(1, warmup)):
+        for w in range(max(1, warmup)):
             probe.measure()
             for entry in entries:
-                entry.step()
+                if w == 0:  # the first step of a compiled model compiles it
+                    entry.first_step_s = timed(entry.step, dev)
+                else:
+                    entry.step()
         if dev.type == 'cpu':
             for _ in range(2):
                 for entry in entries:
@@ -147,6 +154,7 @@ def run_benchmark(models: Sequence[str] = MODEL_NAMES,
     env['matmul_peak'] = {g: p['median_flops_per_s'] for g, p in peaks.items()}
     print_table(results, peaks, dev)
     print_checks(results)
+    print_compile(results)
     if profile is not None:
         print_profiles(results)
     report = dict(environment=env, settings=dict(batch_size=batch_size, rounds=rounds,

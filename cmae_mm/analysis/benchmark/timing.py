@@ -70,6 +70,8 @@ class Entry:
     times: List[float] = field(default_factory=list)
     memory: List[int] = field(default_factory=list)
     memory_total: List[int] = field(default_factory=list)
+    first_step_s: Optional[float] = None
+    graph_breaks: Optional[Dict[str, Any]] = None
 
     def step(self) -> None:
         """One training step, as mmengine's train loop runs it."""
