@@ -1,11 +1,13 @@
 """Pre-training cost of every family of the suite: training-step time, memory and FLOPs.
 
-Two tools call this module:
+Three tools call this module:
 
 * ``tools/analysis/benchmark_pretrain.py`` (:func:`run_benchmark`): full training steps of stock
   mmpretrain baselines and the suite's multi-shot variants, measured interleaved in one process.
 * ``tools/analysis/get_flops.py`` (:func:`run_get_flops`): tokens / visible cells per block or
   stage and forward FLOPs per image of the masked model of one pre-training config.
+* ``tools/gpu_check.sh`` / ``tools/analysis/gpu_check.py`` (:func:`.acceptance.run_acceptance`):
+  does every family train on this (GPU) machine, how fast, in how much memory.
 
 Models (``--models`` names; the ViT ones are built for each of ``--archs``):
 
@@ -68,7 +70,9 @@ Layout (one concern per module): :mod:`.models` (configs, model specs, building 
 and batches), :mod:`.flops` (FLOP counting and its corrections, visible tokens per layer),
 :mod:`.memory` (CPU peak memory), :mod:`.timing` (matmul peak, timed steps, profiles),
 :mod:`.report` (printed tables), :mod:`.run` (:func:`run_benchmark`), :mod:`.get_flops`
-(:func:`run_get_flops`).
+(:func:`run_get_flops`), :mod:`.compile` (the ``compile`` variant and graph breaks),
+:mod:`.acceptance` (the GPU acceptance run of ``tools/gpu_check.sh``, built on :mod:`.models`
+and :mod:`.timing`).
 """
 from .flops import FLOP_FIXES, FlopCount, Visibility, count_step_flops, visibility
 from .get_flops import run_get_flops
