@@ -55,11 +55,13 @@ MODEL_NAMES = VIT_MODELS + SWIN_MODELS + CONVNEXT_MODELS
 
 
 #: ``--variants``: a twin of every selected model, measured in the same rounds, whose step-time
-#: ratio is taken against the model itself. ``fused``: torch's fused AdamW kernel
-#: (``optim_wrapper.optimizer.fused=True``; CPU and CUDA). ``compile``: ``torch.compile`` of
+#: ratio is taken against the model itself. ``fused`` / ``unfused``: torch's fused AdamW kernel
+#: (``optim_wrapper.optimizer.fused``; CPU and CUDA) on / off (the pre-training configs of the
+#: three B/L families use the fused one; the tiny CPU configs the unfused one). ``compile``: ``torch.compile`` of
 #: ``model.loss`` (:func:`~.compile.compile_loss`); its first step (which compiles) is reported
 #: apart from the step time, with the graph breaks of the model's loss.
 VARIANTS = {'fused': ({'optim_wrapper.optimizer.fused': True}, 'fused AdamW'),
+            'unfused': ({'optim_wrapper.optimizer.fused': False}, 'unfused AdamW'),
             'compile': ({'compile': True}, 'torch.compile')}
 
 

@@ -10,7 +10,9 @@ model = dict(
 # Both mask tokens (shot 1's `mask_token`, shot 2's `mask_token_stage3`) are excluded from weight
 # decay, as Microsoft's SimMIM excludes `mask_token` (mmpretrain's file decays it). Drop path stays
 # mmpretrain's 0.1 (Microsoft's pre-training uses 0.0: --cfg-options model.backbone.drop_path_rate=0.0).
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
+# fused=True: torch's fused AdamW (same update to float32 rounding, 0.86-0.90x the Swin-B step on
+# CPU, docs/results/benchmark/); mmpretrain's and Microsoft's are unfused: fused=False
+optim_wrapper = dict(optimizer=dict(fused=True), paramwise_cfg=dict(custom_keys={
     'norm': dict(decay_mult=0.0), 'bias': dict(decay_mult=0.0),
     'absolute_pos_embed': dict(decay_mult=0.), 'relative_position_bias_table': dict(decay_mult=0.),
     'mask_token': dict(decay_mult=0.)}))  # matches mask_token and mask_token_stage3
