@@ -21,6 +21,7 @@ real photographs (scikit-learn's and scikit-image's sample photos saved as JPEGs
 """
 import re
 import subprocess
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -283,6 +284,37 @@ def test_full_pipelines_pack_the_same(photos):
         assert psnr(a['inputs'].numpy(), b['inputs'].numpy()) >= PSNR_BOUND
 
 
+def test_finetune_pipeline_of_the_configs_matches_upstreams(photos):
+    """The fine-tuning configs' pipeline (LoadRandomResizedCrop, then upstream's RandomFlip,
+    RandAugment, RandomErasing, PackInputs) against upstream mmpretrain's MAE fine-tuning
+    pipeline, read from both config files: the same steps after the first two, and under the same
+    seed the same flips and augmentations (the random numbers are drawn in the same order), so
+    the packed images agree to the crop's resampling differences."""
+    import cmae_mm  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    from mmpretrain.registry import TRANSFORMS
+
+    ours = Config.fromfile(str(REPO / 'configs/_base_/classification/mae_finetune_100e.py'))
+    import mmpretrain
+    theirs = Config.fromfile(str(Path(mmpretrain.__file__).parent / '.mim/configs/mae/benchmarks/'
+                                 'vit-base-p16_8xb128-coslr-100e_in1k.py'))
+    fast, stock = ours.train_dataloader.dataset.pipeline, theirs.train_dataloader.dataset.pipeline
+    assert [t['type'] for t in stock[:2]] == ['LoadImageFromFile', 'RandomResizedCrop']
+    crop = {k: v for k, v in stock[1].items() if k not in ('type', 'backend')}
+    assert fast[0] == dict(crop, type='LoadRandomResizedCrop') and stock[1]['backend'] == 'pillow'
+    assert fast[1:] == stock[2:]
+    fast, stock = (Compose([TRANSFORMS.build(dict(t)) for t in p]) for p in (fast, stock))
+    for seed in range(6):
+        np.random.seed(seed)
+        a = stock(dict(img_path=str(photos['china'])))
+        np.random.seed(seed)
+        b = fast(dict(img_path=str(photos['china'])))
+        assert a['inputs'].shape == b['inputs'].shape == (3, 224, 224)
+        assert a['data_samples'].metainfo == b['data_samples'].metainfo
+        assert psnr(a['inputs'].numpy(), b['inputs'].numpy()) >= PSNR_BOUND, seed
+
+
 def save_variant(path, kind: str, photo: np.ndarray):
     """Write ``photo`` as one of the file kinds the transform handles differently."""
     im = Image.fromarray(photo)
@@ -388,11 +420,12 @@ def test_bytes_backend_args(photos):
 # Benchmark script
 
 
-def test_benchmark_script_runs(tmp_path):
+@pytest.mark.parametrize('pipeline', ['pretrain', 'finetune'])
+def test_benchmark_script_runs(tmp_path, pipeline):
     out = tmp_path / 'speed.json'
     proc = subprocess.run(
         [PYTHON, 'tools/analysis/benchmark_pipeline.py', '--rounds', '1', '--num-files', '4',
-         '--images', '16', '--json', str(out)],
+         '--images', '16', '--pipeline', pipeline, '--json', str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r'^stock\s+\d', proc.stdout, re.M), proc.stdout
@@ -401,6 +434,8 @@ def test_benchmark_script_runs(tmp_path):
     import json
     numbers = json.loads(out.read_text())
     assert set(numbers['images_per_s']) == {'stock', 'fast'} and numbers['files'] == 4
+    assert numbers['pipeline'] == pipeline
+    assert ('RandAugment' in proc.stdout) == (pipeline == 'finetune')
 
 
 def test_skip_bad_images_is_explicit_logged_and_counted(photos, tmp_path):

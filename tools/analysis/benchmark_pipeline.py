@@ -1,4 +1,11 @@
-"""Images/s of the MAE pre-training data pipeline on one CPU thread: stock vs LoadRandomResizedCrop.
+"""Images/s of a data pipeline on one CPU thread: stock vs LoadRandomResizedCrop.
+
+``--pipeline pretrain`` (default): the MAE pre-training pipeline, below. ``--pipeline finetune``:
+the ViT fine-tuning pipeline, stock = mmpretrain's ``mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py``
+``train_pipeline`` (LoadImageFromFile -> RandomResizedCrop(224, pillow, bicubic) -> RandomFlip ->
+RandAugment -> RandomErasing -> PackInputs), fast = the suite's
+``configs/_base_/classification/mae_finetune_100e.py`` (LoadRandomResizedCrop in place of the
+first two steps), both read from the config files.
 
 Stock (mmpretrain's MAE pipeline, as in configs/_base_/datasets/imagenet_bs512_mae.py)::
 
@@ -39,6 +46,28 @@ PIPELINES = {
     'fast': [dict(type='LoadRandomResizedCrop', **CROP),
              dict(type='RandomFlip', prob=0.5), dict(type='PackInputs')],
 }
+FINETUNE_CONFIGS = {
+    'stock': 'mmpretrain:mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
+    'fast': 'configs/_base_/classification/mae_finetune_100e.py',
+}
+
+
+def finetune_pipelines() -> Dict[str, List[dict]]:
+    """The stock and fast fine-tuning ``train_pipeline`` of :data:`FINETUNE_CONFIGS`
+    (``mmpretrain:`` names a config shipped with the installed mmpretrain)."""
+    import mmpretrain
+    from mmengine.config import Config
+
+    roots = {'mmpretrain': Path(mmpretrain.__file__).parent / '.mim' / 'configs',
+             '': Path(__file__).resolve().parents[2]}
+    out = {}
+    for name, config in FINETUNE_CONFIGS.items():
+        package, _, rel = config.rpartition(':')
+        path = str(roots[package] / rel)
+        out[name] = [dict(t) for t in Config.fromfile(path).train_dataloader.dataset.pipeline]
+    return out
+
+
 # (width, height) of the generated files: ImageNet's most common sizes.
 SIZES = ((500, 375), (500, 333), (500, 375), (375, 500))
 QUALITIES = (75, 85, 90, 95)
@@ -133,6 +162,8 @@ def main() -> int:
                         help='images per pipeline per round (cycling through the files)')
     parser.add_argument('--rounds', type=int, default=7)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--pipeline', choices=('pretrain', 'finetune'), default='pretrain',
+                        help='the MAE pre-training pipeline (default) or the ViT fine-tuning one')
     parser.add_argument('--json', type=Path, help='also write the numbers to this JSON file')
     args = parser.parse_args()
     if args.rounds < 1 or args.images < 1:
@@ -155,7 +186,8 @@ def main() -> int:
         if not files:
             parser.error('--num-files must be >= 1')
         work = [files[i % len(files)] for i in range(args.images)]
-        pipelines = {name: build(cfg) for name, cfg in PIPELINES.items()}
+        configs = PIPELINES if args.pipeline == 'pretrain' else finetune_pipelines()
+        pipelines = {name: build(cfg) for name, cfg in configs.items()}
         for pipeline in pipelines.values():  # warm-up: imports, caches, page cache
             time_pass(pipeline, files, args.seed)
         rates: Dict[str, List[float]] = {name: [] for name in pipelines}
@@ -170,7 +202,8 @@ def main() -> int:
     print(f'{len(files)} files ({source}); {len(work)} images per pipeline per round, '
           f'{args.rounds} rounds, 1 thread (torch {torch.get_num_threads()}, '
           f'cv2 {cv2.getNumThreads()})')
-    for name, cfg in PIPELINES.items():
+    print(f'pipeline: {args.pipeline}')
+    for name, cfg in configs.items():
         print(f"  {name:<6}: {' -> '.join(t['type'] for t in cfg)}")
     print(f"{'pipeline':<10}{'images/s (median)':>19}{'min':>9}{'max':>9}")
     for name, values in rates.items():
@@ -181,7 +214,7 @@ def main() -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(dict(
             files=len(files), source=source, images_per_round=len(work), rounds=args.rounds,
-            seed=args.seed, pipelines=PIPELINES,
+            seed=args.seed, pipeline=args.pipeline, pipelines=configs,
             images_per_s={name: dict(median=median[name], rounds=v) for name, v in rates.items()},
             speedup=ratio, draft_share=share), indent=2))
         print(f'wrote {args.json}')

@@ -26,3 +26,16 @@ random_erasing = dict(
 rand_augment_rgb = dict(rand_augment, hparams=dict(pad_val=[124, 116, 104], interpolation='bicubic'))
 random_erasing_rgb = dict(random_erasing, fill_color=[123.675, 116.28, 103.53],
                           fill_std=[58.395, 57.12, 57.375])
+# The fast loader: LoadRandomResizedCrop decodes, crops and resizes in one step in place of
+# upstream's LoadImageFromFile + RandomResizedCrop(224, backend='pillow', interpolation='bicubic')
+# (same crop boxes and random numbers under the same seed, pixels within resampling differences:
+# cmae_mm/datasets/transforms/loading.py); the rest is upstream's pipeline. The stock pair is one
+# edit away: replace the first step by those two.
+train_pipeline = [
+    dict(type='LoadRandomResizedCrop', scale=224, interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    rand_augment,
+    random_erasing,
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

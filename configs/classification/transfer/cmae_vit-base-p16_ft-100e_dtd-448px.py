@@ -10,8 +10,8 @@ _base_ = '../../_base_/classification/transfer_finetune.py'
 data_root = 'data/dtd/'
 data_preprocessor = dict(num_classes=47)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=448, backend='pillow', interpolation='bicubic'),
+    # LoadImageFromFile + RandomResizedCrop(448, pillow, bicubic) in one step (the fast loader)
+    dict(type='LoadRandomResizedCrop', scale=448, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     {{_base_.rand_augment}},
     {{_base_.random_erasing}},

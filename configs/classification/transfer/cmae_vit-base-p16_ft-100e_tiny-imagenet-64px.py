@@ -9,8 +9,8 @@ _base_ = '../../_base_/classification/transfer_finetune.py'
 data_root = 'data/tiny-imagenet-200/'
 data_preprocessor = dict(num_classes=200)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=64, backend='pillow', interpolation='bicubic'),
+    # LoadImageFromFile + RandomResizedCrop(64, pillow, bicubic) in one step (the fast loader)
+    dict(type='LoadRandomResizedCrop', scale=64, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     {{_base_.rand_augment}},
     {{_base_.random_erasing}},
