@@ -27,6 +27,7 @@ A failure of one check is recorded (with its error) and the others still run;
 """
 import copy
 import gc
+import importlib
 import json
 import os
 import statistics
@@ -267,7 +268,7 @@ def check_dense(config: str, device: torch.device, smoke: bool) -> Dict[str, Any
     except MMCVOpsError as e:
         return dict(row, status='skipped', detail=str(e))
     scope = register_scope(cfg)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+    registry = importlib.import_module(f'{scope}.registry').MODELS
     batch = int(cfg.train_dataloader.batch_size)
     amp = device.type == 'cuda' and cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
     with DefaultScope.overwrite_default_scope(scope):
