@@ -606,13 +606,20 @@ def test_collect_merges_finished_runs_of_an_earlier_results_file(toy_study, tmp_
 
     rows = {r['name']: r for r in collect(toy_study, merge=kept)['runs']}
     old = {r['name']: r for r in earlier['runs']}
-    assert rows['toy/mae_seed0'] == dict(old['toy/mae_seed0'], merged_from=str(kept))
+    assert rows['toy/mae_seed0'] == dict(old['toy/mae_seed0'], merged_from=str(kept),
+                                         machine=earlier['machine'])
     assert rows['toy/mae_seed1']['metrics'] == {'linear_probe_top1': 99.0}
     assert 'merged_from' not in rows['toy/mae_seed1']
     assert rows['toy/cmae_seed1']['status'] == 'todo'  # partial before: nothing to merge
     assert rows['toy/cmae_seed0']['metrics']['linear_probe_top1'] == 90.0
     saved = json.loads((toy_study.study_dir / 'results.json').read_text())
     assert saved['runs'][0]['metrics']['linear_probe_top1'] == 80.0
+    assert saved['machine'] == earlier['machine']  # the same machine: one label
+
+    elsewhere = tmp_path / 'elsewhere.json'
+    elsewhere.write_text(json.dumps(dict(earlier, machine='Other CPU, 64 cores')))
+    label = collect(toy_study, merge=elsewhere)['machine']
+    assert label == f"{earlier['machine']}; merged runs (mae_seed0): Other CPU, 64 cores"
 
     other = tmp_path / 'other.json'
     other.write_text(json.dumps(dict(earlier, study='digits')))

@@ -601,7 +601,8 @@ def _merge_source(path: Path, study: Study) -> Dict[str, Dict[str, Any]]:
         study: The study it must belong to.
 
     Returns:
-        dict: ``{name: row}`` of its rows with status ``done`` and metrics.
+        dict: ``{name: row}`` of its rows with status ``done`` and metrics, each with the
+        ``machine`` it was measured on (its own, or the file's).
 
     Raises:
         ValueError: If the file is not a results file of this study (names the file and both
@@ -615,7 +616,8 @@ def _merge_source(path: Path, study: Study) -> Dict[str, Dict[str, Any]]:
         raise ValueError(f'--merge {path}: not a results.json (no "runs" list)')
     if data.get('study') != study.name:
         raise ValueError(f'--merge {path}: holds study {data.get("study")!r}, not {study.name!r}')
-    return {row['name']: row for row in data['runs']
+    machine = data.get('machine')
+    return {row['name']: dict(row, machine=row.get('machine', machine)) for row in data['runs']
             if isinstance(row, dict) and row.get('status') == 'done' and row.get('metrics')}
 
 
@@ -625,8 +627,9 @@ def collect(study: Study, merge: Optional[Path] = None) -> Dict[str, Any]:
     A study continued on another machine, or after its work dirs were cleaned, keeps the runs it
     finished before through ``merge``: a run with nothing in its work dir (status ``todo``) whose
     row in ``merge`` is ``done`` is taken from there unchanged, with ``merged_from`` naming the
-    file. A run found in its work dir always wins, and a merged row keeps its own ``git_commit``
-    and ``wall_time_s``.
+    file and ``machine`` the machine it was measured on. A run found in its work dir always wins,
+    and a merged row keeps its own ``git_commit`` and ``wall_time_s``; when merged runs come from
+    another machine, the study's ``machine`` label names both.
 
     Args:
         study: The study.
@@ -676,8 +679,14 @@ def collect(study: Study, merge: Optional[Path] = None) -> Dict[str, Any]:
             metrics=metrics,
             git_commit=result.get('git_commit'), git_dirty=result.get('git_dirty'),
             wall_time_s=result.get('wall_time_s')))
+    machine = machine_label()
+    others = sorted({r['machine'] for r in rows if r.get('merged_from') and r.get('machine')
+                     and r['machine'] != machine})
+    if others:  # runs merged from another machine say so in the study's label
+        merged = sorted({r['name'].split('/')[-1] for r in rows if r.get('machine') in others})
+        machine = f"{machine}; merged runs ({', '.join(merged)}): {'; '.join(others)}"
     results = dict(study=study.name, study_file=str(study.path) if study.path else None,
-                   collected_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'), machine=machine_label(),
+                   collected_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'), machine=machine,
                    metric_names=metric_names, runs=rows)
     from ..engine.atomic_io import atomic_write_bytes
 
