@@ -133,7 +133,8 @@ def _measure(step: Callable[[], Any], device: torch.device, warmup: int,
         memory = dict(peak_memory_bytes=peak, memory_method='torch.cuda.max_memory_allocated')
     else:
         probe = CpuMemoryProbe()
-        times = [timed(step, device) for _ in range(max(1, iters - 1))]
+        times = [timed(step, device) for _ in range(iters)]
+        # one more step, untimed: returning memory to the OS slows the step after it
         memory = dict(peak_memory_bytes=probe.measure(step), memory_method=probe.method)
     ms = statistics.median(times) * 1e3
     return dict(ms_per_iter=ms, iter_ms=[t * 1e3 for t in times], **memory)
@@ -180,7 +181,7 @@ def check_model(name: str, arch: str, device: torch.device, iters: int, warmup: 
                 images_per_s=batch / measured['ms_per_iter'] * 1e3, status='ok', **measured)
 
 
-def _dense_cfg(config: str, smoke: bool, device: torch.device):
+def _dense_cfg(config: str, smoke: bool):
     """A dense config without its pre-trained checkpoint, SyncBN off in one process, AMP off on
     CPU; ``smoke`` shrinks the encoder, neck, heads and crop."""
     from mmengine.config import Config
@@ -260,7 +261,7 @@ def check_dense(config: str, device: torch.device, smoke: bool) -> Dict[str, Any
     from ...engine.cpu_compat import MMCVOpsError, check_mmcv_ops
     from ...engine.runner import register_scope
 
-    cfg = _dense_cfg(config, smoke, device)
+    cfg = _dense_cfg(config, smoke)
     label = 'UperNet ADE20K' if cfg.default_scope == 'mmseg' else 'Mask R-CNN COCO'
     row = dict(check=label, name=label, group='dense', config=config)
     try:
