@@ -87,6 +87,8 @@ class ZooFamily:
 _IN100_FT = 'fine-tune top-1 (ImageNet-100)'
 _DIGITS = 'docs/results/digits_mae_vs_cmae/results.json'
 _FMNIST = 'docs/results/fmnist_mae_vs_cmae/results.json'
+_FMNIST_LAYER = 'docs/results/fmnist_shot_layer/results.json'
+_SHOT_LAYERS = (2, 4, 6, 8, 10, 11)  # configs/study/fmnist_shot_layer.yml
 # The Fashion-MNIST study's pre-training length on top of its base config (20 epochs): the same
 # ``cfg_options`` as ``configs/study/fmnist_mae_vs_cmae.yml`` (a test checks they agree).
 FMNIST_STUDY_OPTIONS = (('train_cfg.max_epochs', 5), ('param_scheduler.0.end', 1),
@@ -204,6 +206,25 @@ FAMILIES: Tuple[ZooFamily, ...] = (
                 ('ft', 'fine-tune top-1 (1k labels)', 'finetune_top1'),
                 ('lp', 'linear probe top-1 (1k labels)', 'linear_probe_top1'))
             for run, schedule, layers, ratios in _SCHEDULES)),
+    ZooFamily(
+        key='fashion_mnist_shot_layer', collection='Fashion-MNIST shot-layer sweep (CPU study)',
+        folder='configs/study/fashion_mnist_shot_layer', architecture=('ViT',),
+        base_paper=('Masked Autoencoders Are Scalable Vision Learners',
+                    'https://arxiv.org/abs/2111.06377'),
+        summary=("A CPU-scale analogue of the paper's Fig. 3: where does the second shot help "
+                 'most? Two-shot schedules L(0,j; 0.75,0.1), j in {2, 4, 6, 8, 10, 11}, of the '
+                 'Fashion-MNIST study\'s ViT and recipe, seed 0, fine-tuned on 100 labels per '
+                 'class (`configs/study/fmnist_shot_layer.yml`). The one-shot baseline is '
+                 'fmnist_mae_ft of the Fashion-MNIST study (seed 0: 73.42). Not a paper setting: '
+                 'no paper column.'),
+        rows=tuple(
+            ZooRow(f'fmnist_L0-{j}_ft', 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py',
+                   f'L(0,{j}; 0.75,0.1)', 'Fashion-MNIST (60k, no labels)', 5, 256,
+                   'fine-tune top-1 (1k labels)', 'Fashion-MNIST (test)', 'Top 1 Accuracy',
+                   result=(_FMNIST_LAYER, f'L0-{j}', 'finetune_top1'),
+                   options=(('model.backbone.mask_layers', [0, j]),
+                            ('model.backbone.mask_ratios', [0.75, 0.1])) + FMNIST_STUDY_OPTIONS)
+            for j in _SHOT_LAYERS)),
 )
 
 
