@@ -133,9 +133,17 @@ def test_gpu_check_cpu_smoke_runs_every_family_end_to_end(tmp_path: Path) -> Non
     family, one UperNet and one Mask R-CNN iteration, writes the JSON and the markdown table and
     exits 0; with a family that fails to build, it still runs the others and exits 1 naming it."""
     out = tmp_path / 'check'
-    proc = subprocess.run(['bash', str(REPO / 'tools/gpu_check.sh'), '--cpu-smoke', '--out-dir',
-                           str(out)], cwd=REPO, env=tool_env(), capture_output=True, text=True,
-                          timeout=600)
+    # both runs at once, one thread each (two cores)
+    passing = subprocess.Popen(['bash', str(REPO / 'tools/gpu_check.sh'), '--cpu-smoke',
+                                '--out-dir', str(out)], cwd=REPO, env=tool_env(OMP_NUM_THREADS='1'),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    failing = subprocess.Popen([PYTHON, '-c', FAIL_FCMAE, '--cpu-smoke', '--no-dense', '--out-dir',
+                                str(tmp_path / 'failing')], cwd=REPO,
+                               env=tool_env(OMP_NUM_THREADS='1'), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    stdout, stderr = passing.communicate(timeout=600)
+    fail_out, fail_err = failing.communicate(timeout=600)
+    proc = subprocess.CompletedProcess(passing.args, passing.returncode, stdout, stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / 'gpu_check.json').read_text())
     rows = {r['check']: r for r in report['checks']}
@@ -154,12 +162,8 @@ def test_gpu_check_cpu_smoke_runs_every_family_end_to_end(tmp_path: Path) -> Non
     assert '| cmae-3shot (ViT-B/16) | L(0,10,11; 0.75,0.1,0.1) | 2 | no |' in md
     assert 'paper footnote 4: 650 vs 670 ms/iter' in md and md in proc.stdout
 
-    failing = subprocess.run([PYTHON, '-c', FAIL_FCMAE, '--cpu-smoke', '--no-dense', '--out-dir',
-                              str(tmp_path / 'failing')], cwd=REPO, env=tool_env(),
-                             capture_output=True, text=True, timeout=600)
-    assert failing.returncode == 1, failing.stdout[-3000:] + failing.stderr[-3000:]
-    assert ('error: first failing check: fcmae-1shot (ConvNeXtV2-B 224px)'
-            in failing.stderr)
+    assert failing.returncode == 1, fail_out[-3000:] + fail_err[-3000:]
+    assert 'error: first failing check: fcmae-1shot (ConvNeXtV2-B 224px)' in fail_err
     report = json.loads((tmp_path / 'failing' / 'gpu_check.json').read_text())
     status = {r['check']: r['status'] for r in report['checks']}
     assert status.pop('fcmae-1shot (ConvNeXtV2-B 224px)') == 'failed'
