@@ -85,6 +85,8 @@ class ZooFamily:
 
 
 _IN100_FT = 'fine-tune top-1 (ImageNet-100)'
+_MAE_PAPER = ('Masked Autoencoders Are Scalable Vision Learners',
+              'https://arxiv.org/abs/2111.06377')
 _DIGITS = 'docs/results/digits_mae_vs_cmae/results.json'
 _FMNIST = 'docs/results/fmnist_mae_vs_cmae/results.json'
 _FMNIST_LAYER = 'docs/results/fmnist_shot_layer/results.json'
@@ -101,8 +103,7 @@ _SCHEDULES = (('mae', 'L(0; 0.75)', [0], [0.75]),
 FAMILIES: Tuple[ZooFamily, ...] = (
     ZooFamily(
         key='cmae_vit', collection='Conditional MAE (ViT)', folder='configs/selfsup',
-        architecture=('ViT',), base_paper=('Masked Autoencoders Are Scalable Vision Learners',
-                                           'https://arxiv.org/abs/2111.06377'),
+        architecture=('ViT',), base_paper=_MAE_PAPER,
         summary=('MAE masks a random 75% of the patches once, at the input. Conditional MAE masks '
                  'in shots: L(ℓ1, ℓ2, ...; η1, η2, ...) removes a fraction η_s of the tokens still '
                  'visible at the input of encoder block ℓ_s, and the decoder reconstructs the union '
@@ -170,8 +171,7 @@ FAMILIES: Tuple[ZooFamily, ...] = (
         )),
     ZooFamily(
         key='digits', collection='Digits (CPU study)', folder='configs/study',
-        architecture=('ViT',), base_paper=('Masked Autoencoders Are Scalable Vision Learners',
-                                           'https://arxiv.org/abs/2111.06377'),
+        architecture=('ViT',), base_paper=_MAE_PAPER,
         summary=("A study small enough for 2 CPU cores: the demo's 12-block 64-d ViT (4x4 patches) "
                  "pre-trained on scikit-learn's handwritten digits (32 px) with three schedules, "
                  'several seeds each, scored by a linear probe on the frozen encoder '
@@ -186,8 +186,7 @@ FAMILIES: Tuple[ZooFamily, ...] = (
     ZooFamily(
         key='fashion_mnist', collection='Fashion-MNIST (CPU study)',
         folder='configs/study/fashion_mnist', architecture=('ViT',),
-        base_paper=('Masked Autoencoders Are Scalable Vision Learners',
-                    'https://arxiv.org/abs/2111.06377'),
+        base_paper=_MAE_PAPER,
         summary=('Evidence on a real benchmark, small enough for 2 CPU cores: a 12-block 64-d ViT '
                  '(4x4 patches of 28x28 grayscale images) pre-trained on the 60,000 Fashion-MNIST '
                  'training images without labels, with three schedules and three seeds each, then '
@@ -209,8 +208,7 @@ FAMILIES: Tuple[ZooFamily, ...] = (
     ZooFamily(
         key='fashion_mnist_shot_layer', collection='Fashion-MNIST shot-layer sweep (CPU study)',
         folder='configs/study/fashion_mnist_shot_layer', architecture=('ViT',),
-        base_paper=('Masked Autoencoders Are Scalable Vision Learners',
-                    'https://arxiv.org/abs/2111.06377'),
+        base_paper=_MAE_PAPER,
         summary=("A CPU-scale analogue of the paper's Fig. 3: where does the second shot help "
                  'most? Two-shot schedules L(0,j; 0.75,0.1), j in {2, 4, 6, 8, 10, 11}, of the '
                  'Fashion-MNIST study\'s ViT and recipe, seed 0, fine-tuned on 100 labels per '
