@@ -100,6 +100,19 @@ _SCHEDULES = (('mae', 'L(0; 0.75)', [0], [0.75]),
               ('cmae', 'L(0,10; 0.75,0.1)', [0, 10], [0.75, 0.1]),
               ('cmae-3shot', 'L(0,10,11; 0.75,0.1,0.1)', [0, 10, 11], [0.75, 0.1, 0.1]))
 
+
+
+def _fmnist_row(name: str, schedule: str, layers: List[int], ratios: List[float], task: str,
+                result: Tuple[str, str, str]) -> ZooRow:
+    """A row of the Fashion-MNIST studies: the tiny ViT config with a study run's shot schedule
+    and the studies' 5-epoch pre-training (:data:`FMNIST_STUDY_OPTIONS`)."""
+    return ZooRow(name, 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py', schedule,
+                  'Fashion-MNIST (60k, no labels)', 5, 256, task, 'Fashion-MNIST (test)',
+                  'Top 1 Accuracy', result=result,
+                  options=(('model.backbone.mask_layers', layers),
+                           ('model.backbone.mask_ratios', ratios)) + FMNIST_STUDY_OPTIONS)
+
+
 FAMILIES: Tuple[ZooFamily, ...] = (
     ZooFamily(
         key='cmae_vit', collection='Conditional MAE (ViT)', folder='configs/selfsup',
@@ -196,11 +209,8 @@ FAMILIES: Tuple[ZooFamily, ...] = (
                  '(`configs/study/fmnist_mae_vs_cmae.yml`). Not a paper setting: no paper '
                  'column.'),
         rows=tuple(
-            ZooRow(f'fmnist_{run}_{short}', 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py',
-                   schedule, 'Fashion-MNIST (60k, no labels)', 5, 256, task,
-                   'Fashion-MNIST (test)', 'Top 1 Accuracy', result=(_FMNIST, run, metric),
-                   options=(('model.backbone.mask_layers', layers),
-                            ('model.backbone.mask_ratios', ratios)) + FMNIST_STUDY_OPTIONS)
+            _fmnist_row(f'fmnist_{run}_{short}', schedule, layers, ratios, task,
+                        (_FMNIST, run, metric))
             for short, task, metric in (
                 ('ft', 'fine-tune top-1 (1k labels)', 'finetune_top1'),
                 ('lp', 'linear probe top-1 (1k labels)', 'linear_probe_top1'))
@@ -216,12 +226,8 @@ FAMILIES: Tuple[ZooFamily, ...] = (
                  'fmnist_mae_ft of the Fashion-MNIST study (seed 0: 73.42). Not a paper setting: '
                  'no paper column.'),
         rows=tuple(
-            ZooRow(f'fmnist_L0-{j}_ft', 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py',
-                   f'L(0,{j}; 0.75,0.1)', 'Fashion-MNIST (60k, no labels)', 5, 256,
-                   'fine-tune top-1 (1k labels)', 'Fashion-MNIST (test)', 'Top 1 Accuracy',
-                   result=(_FMNIST_LAYER, f'L0-{j}', 'finetune_top1'),
-                   options=(('model.backbone.mask_layers', [0, j]),
-                            ('model.backbone.mask_ratios', [0.75, 0.1])) + FMNIST_STUDY_OPTIONS)
+            _fmnist_row(f'fmnist_L0-{j}_ft', f'L(0,{j}; 0.75,0.1)', [0, j], [0.75, 0.1],
+                        'fine-tune top-1 (1k labels)', (_FMNIST_LAYER, f'L0-{j}', 'finetune_top1'))
             for j in _SHOT_LAYERS)),
 )
 
