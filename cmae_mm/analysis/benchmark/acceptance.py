@@ -29,7 +29,6 @@ import copy
 import gc
 import importlib
 import json
-import os
 import statistics
 import subprocess
 import tempfile
@@ -66,6 +65,7 @@ SMOKE_VIT = dict(img=64, patch=8, dim=32)
 SMOKE_SWIN = dict(img=96, window=3, arch=dict(embed_dims=16, depths=[1, 1, 1, 1],
                                               num_heads=[1, 1, 1, 1]))
 SMOKE_CONVNEXT = dict(img=96, arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 32, 64]))
+SMOKE_DENSE_SIZE = (128, 128)  # UperNet and Mask R-CNN input (encoder img_size, crop)
 
 
 def _vit_depth(arch) -> int:
@@ -193,16 +193,13 @@ def _dense_cfg(config: str, smoke: bool):
     disable_amp_on_cpu(cfg)
     if smoke:
         dim = SMOKE_VIT['dim']
-        backbone = cfg.model.backbone
+        _shrink_vit_encoder(cfg.model.backbone, SMOKE_DENSE_SIZE[0])
         if cfg.default_scope == 'mmseg':
-            _shrink_vit_encoder(backbone, 128)
-            crop = (128, 128)
             cfg.model.neck.embed_dim = dim
             cfg.model.decode_head.update(in_channels=[dim] * 4, channels=dim)
             cfg.model.auxiliary_head.update(in_channels=dim, channels=dim // 2)
-            cfg.model.data_preprocessor.size = crop
+            cfg.model.data_preprocessor.size = SMOKE_DENSE_SIZE
         else:
-            _shrink_vit_encoder(backbone, 128)
             pyramid, fpn = cfg.model.neck
             pyramid.embed_dim, fpn.in_channels = dim, [dim] * 4
     return cfg
@@ -210,7 +207,7 @@ def _dense_cfg(config: str, smoke: bool):
 
 def _dense_input_size(cfg, smoke: bool) -> Tuple[int, int]:
     if smoke:
-        return (128, 128)
+        return SMOKE_DENSE_SIZE
     if cfg.default_scope == 'mmseg':
         return tuple(cfg.model.data_preprocessor.size)
     return (800, 1216)  # a resized COCO image (scale (1333, 800), keep ratio), padded to 32
@@ -324,8 +321,8 @@ def check_dist_train(gpus: int, timeout: float = 300) -> Dict[str, Any]:
                f'train_dataloader.dataset.data_root={data}', 'train_dataloader.num_workers=2',
                'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1']
         start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                              env=dict(os.environ, PORT=os.environ.get('PORT', '29517')))
+        # no PORT of its own: dist_launch.sh's standalone rendezvous picks a free port
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
         seconds = time.perf_counter() - start
         if proc.returncode != 0 or not (work_dir / 'epoch_1.pth').is_file():
             tail = '\n'.join((proc.stdout + proc.stderr).splitlines()[-15:])
