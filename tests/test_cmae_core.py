@@ -151,10 +151,22 @@ def test_union_target_and_per_shot_errors():
     # mmengine only optimises keys containing 'loss'; the per-shot errors are logged, not summed.
     total, log_vars = model.parse_losses(losses)
     torch.testing.assert_close(total, losses['loss'])
-    assert set(log_vars) == {'loss', f'{SHOT_ERROR_KEY}1', f'{SHOT_ERROR_KEY}2', 'rec_err_trivial'}
+    assert set(log_vars) == {'loss', f'{SHOT_ERROR_KEY}1', f'{SHOT_ERROR_KEY}2', 'rec_err_trivial',
+                             'rec_err_mean_patch'}
     # the trivial reconstruction predicts zero on the same union of patches
     torch.testing.assert_close(losses['rec_err_trivial'], (target**2).mean(-1)[union].mean())
     assert not losses['rec_err_trivial'].requires_grad
+    # the stronger one predicts the running mean patch per position: after one training batch,
+    # that batch's mean; after a second batch, the mean of both
+    torch.testing.assert_close(losses['rec_err_mean_patch'],
+                               ((target - target.mean(0))**2).mean(-1)[union].mean())
+    images2 = torch.randn(2, 3, 64, 64)
+    target2 = model.head.construct_target(images2)
+    second = model.head.loss(pred, images2, shot_index, num_shots=2)['rec_err_mean_patch']
+    both = torch.cat([target, target2]).mean(0)
+    torch.testing.assert_close(second, ((target2 - both)**2).mean(-1)[union].mean())
+    assert 'rec_err_mean_patch' not in model.state_dict() and \
+        'head._patch_sum' not in model.state_dict()
     # Patches of shot 2 were visible to blocks 0-9 only; shot-1 patches were never seen.
     assert (shot_index == 2).sum().item() == 2 * 8
 

@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from cmae_mm.datasets.fashion_mnist import (FASHION_MNIST_FILES, FashionMNISTLabelSubset,
-                                            balanced_subset, check_idx_file)
+from cmae_mm.datasets.fashion_mnist import (FASHION_MNIST_FILES, VAL_SPLIT_FILE,
+                                            FashionMNISTLabelSubset, balanced_subset,
+                                            check_idx_file, validation_indices)
 from helpers import REPO, output_of, run_tool
 
 PRETRAIN = str(REPO / 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py')
 FINETUNE = str(REPO / 'configs/classification/fashion_mnist/cmae_vit-tiny-p4_ft-100e_fashion-mnist.py')
+SCRATCH = 'configs/classification/fashion_mnist/vit-tiny-p4_scratch_fashion-mnist.py'
 STUDY = str(REPO / 'configs/study/fmnist_mae_vs_cmae.yml')
 
 
@@ -76,7 +78,7 @@ def test_prepare_tool_from_a_folder_of_gz_files(tmp_path):
     result = run_tool(args, cwd=tmp_path)
     assert result.returncode == 0, output_of(result)
     assert 'wrote 4 checked file(s)' in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == sorted(FASHION_MNIST_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FASHION_MNIST_FILES, VAL_SPLIT_FILE])
     with gzip.open(source / 'train-labels-idx1-ubyte.gz') as f:
         assert (out / 'train-labels-idx1-ubyte').read_bytes() == f.read()
     # Re-running keeps the checked files.
@@ -182,6 +184,78 @@ def test_balanced_subset_is_seeded_and_balanced(tmp_path):
                                 download=False, labels_per_class=0)
 
 
+def _images(dataset) -> set:
+    """The dataset's images as hashable bytes (the tiny sets have no two equal images)."""
+    return {np.asarray(dataset.get_data_info(i)['img']).tobytes() for i in range(len(dataset))}
+
+
+def test_validation_split_is_disjoint_from_every_labelled_subset_and_the_test_set(tmp_path):
+    """part='val' is a seeded sixth of every class of the training images; the labelled subsets
+    (part='train', any seed) never hold one of its images, and the test images are never in it.
+    The prepared folder records the split; a changed data folder is refused, naming the record."""
+    from cmae_mm.datasets.fashion_mnist import prepare_fashion_mnist
+
+    root = tmp_path / 'data'
+    prepare_fashion_mnist(str(root), str(write_tiny_fmnist(tmp_path / 'src', train_per_class=12,
+                                                           test_per_class=3)), False)
+    record = json.loads((root / VAL_SPLIT_FILE).read_text())
+    assert record['val_per_class'] == [2] * 10 and record['val_images'] == 20
+
+    def build(**kw):
+        return FashionMNISTLabelSubset(data_root=str(root), data_prefix='', download=False, **kw)
+
+    val = build(part='val', test_mode=False)
+    pool = build(part='train', test_mode=False)
+    test = build(test_mode=True, split='test')
+    assert len(val) == 20 and len(pool) == 100 and len(test) == 30
+    assert np.bincount([int(val.get_data_info(i)['gt_label']) for i in range(len(val))]
+                       ).tolist() == [2] * 10
+    assert sorted(np.array(record['indices'])) == record['indices']
+    assert not _images(val) & _images(pool) and not _images(val) & _images(test)
+    assert _images(val) | _images(pool) == _images(build(test_mode=False))
+    for seed in range(5):
+        subset = build(part='train', test_mode=False, labels_per_class=10, subset_seed=seed)
+        assert len(subset) == 100 and not _images(subset) & _images(val)
+    # the official sizes: 1,000 per class, deterministic
+    labels = np.repeat(np.arange(10), 6000)
+    full = validation_indices(labels)
+    assert len(full) == 10000 and np.array_equal(full, validation_indices(labels))
+    assert np.bincount(labels[full]).tolist() == [1000] * 10
+    with pytest.raises(ValueError, match="part='valid'"):
+        build(part='valid', test_mode=False)
+    with pytest.raises(ValueError, match='needs test_mode=False'):
+        build(part='val', test_mode=True)
+    record['sha1'] = '0' * 40
+    (root / VAL_SPLIT_FILE).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=f'{VAL_SPLIT_FILE}: the recorded validation split'):
+        build(part='val', test_mode=False)
+
+
+def test_pixel_baselines_choose_on_validation_and_score_the_test_images(tmp_path):
+    """Logistic regression, k-NN and an RBF SVM on the raw pixels of the seed's labelled subset:
+    knobs chosen on the validation split, scored once on the test set, kept per seed."""
+    from mmengine.config import Config
+
+    from cmae_mm.study.evaluations import PIXEL_GRIDS, pixel_baselines
+
+    root = write_tiny_fmnist(tmp_path / 'data', gz=False, train_per_class=12, test_per_class=3)
+    cfg = Config.fromfile(PRETRAIN)
+    ckpt = tmp_path / 'study' / 'mae_seed0' / 'epoch_1.pth'
+    metrics = pixel_baselines(cfg, ckpt, 0, labels_per_class=5, data_root=str(root))
+    assert set(metrics) == {f'finetune_top1_pixel_{k}' for k in PIXEL_GRIDS}
+    # the squares' size is the class: every classifier separates them
+    assert all(v > 50 for v in metrics.values()), metrics
+    saved = json.loads(next((tmp_path / 'study' / 'controls').glob('pixels-*_seed0/pixels.json'))
+                       .read_text())
+    assert (saved['train_images'], saved['val_images'], saved['test_images']) == (50, 20, 30)
+    for kind, (knob, grid) in PIXEL_GRIDS.items():
+        chosen = saved['classifiers'][kind]
+        assert chosen['knob'] == knob and chosen['chosen'] in grid
+        assert len(chosen['val_top1']) == len(grid)
+        assert chosen['val_top1'][str(chosen['chosen'])] == max(chosen['val_top1'].values())
+    assert pixel_baselines(cfg, ckpt, 0, labels_per_class=5, data_root=str(root)) == metrics
+
+
 def test_pretrain_then_finetune_configs_train_through_the_tools(tmp_path):
     """One pre-training epoch (two iterations), then fine-tuning from it (strict load) and from
     scratch, then tools/test.py: all as a user runs them."""
@@ -262,14 +336,30 @@ def test_finetune_evaluation_and_its_shared_control(tmp_path):
         (tmp_path / 'study' / run).mkdir(parents=True)
         ckpt = tmp_path / 'study' / run / 'epoch_1.pth'
         torch.save({'state_dict': model.state_dict()}, ckpt)
-        runs.append(finetune(cfg, ckpt, 0, labels_per_class=2, epochs=2, data_root=str(root)))
+        runs.append(finetune(cfg, ckpt, 0, labels_per_class=2, epochs=2, data_root=str(root),
+                             scratch=dict(config=SCRATCH, epochs=3)))
     for metrics in runs:
-        assert set(metrics) == {'finetune_top1', 'finetune_top1_from_scratch'}
+        assert set(metrics) == {'finetune_top1', 'finetune_top1_from_scratch',
+                                'finetune_top1_from_scratch_tuned'}
         assert all(0 <= v <= 100 for v in metrics.values())
-    assert runs[0]['finetune_top1_from_scratch'] == runs[1]['finetune_top1_from_scratch']
-    controls = list((tmp_path / 'study' / 'controls').iterdir())
-    assert len(controls) == 1 and controls[0].name.endswith('_seed0')
-    assert (controls[0] / 'epoch_2.pth').is_file()
+    for control in ('finetune_top1_from_scratch', 'finetune_top1_from_scratch_tuned'):
+        assert runs[0][control] == runs[1][control]
+    controls = sorted((tmp_path / 'study' / 'controls').iterdir())
+    assert [c.name.split('-')[0] for c in controls] == ['finetune', 'scratch']
+    assert all(c.name.endswith('_seed0') for c in controls)
+    assert (controls[0] / 'epoch_2.pth').is_file() and (controls[1] / 'epoch_3.pth').is_file()
+    # the tuned control has no layer decay; the pre-trained arm's recipe has 0.75
+    tuned_log = (controls[1] / 'finetune.log').read_text()
+    assert 'layer_decay_rate=1.0' in tuned_log or "'layer_decay_rate': 1.0" in tuned_log
+    # recipe search: the same arm scored on the validation split, in a work dir of its own
+    val = finetune(cfg, ckpt, 0, labels_per_class=2, epochs=2, data_root=str(root),
+                   from_scratch=False, score_on='val')
+    assert set(val) == {'finetune_top1'}
+    scored = json.loads((tmp_path / 'study' / 'cmae_seed0' / 'finetune_val' /
+                         'val_metrics.json').read_text())
+    assert scored['accuracy/top1'] == val['finetune_top1']
+    assert 'part=val' in (tmp_path / 'study' / 'cmae_seed0' / 'finetune_val' /
+                          'finetune.log').read_text()
     saved = json.loads((tmp_path / 'study' / 'mae_seed0' / 'finetune' /
                         'test_metrics.json').read_text())
     assert saved['accuracy/top1'] == runs[0]['finetune_top1']
@@ -291,7 +381,8 @@ def test_shipped_fmnist_studies_are_valid():
 
 def test_finetune_config_tests_on_the_test_images(tmp_path):
     """mmpretrain 1.2.0's FashionMNIST reads the files of test_mode (split alone is ignored):
-    the config's test set must be the t10k files, its training set the train files."""
+    the config's test set must be the t10k files, its training set and validation split the
+    train files (disjoint parts)."""
     from mmengine.config import Config
     from mmpretrain.registry import DATASETS
 
@@ -304,7 +395,8 @@ def test_finetune_config_tests_on_the_test_images(tmp_path):
         if loader == 'train_dataloader':
             dataset['labels_per_class'] = None
         sizes[loader] = len(DATASETS.build(dataset))
-    assert sizes == {'train_dataloader': 60, 'val_dataloader': 20, 'test_dataloader': 20}
+    # training: the 50 outside the validation split; validation: a sixth of the training images
+    assert sizes == {'train_dataloader': 50, 'val_dataloader': 10, 'test_dataloader': 20}
 
 
 def test_fcmae_init_comparison_tool_runs_both_inits(tmp_path):

@@ -64,7 +64,9 @@ def fake_run(work_dir: Path, epochs_done: int, losses: Sequence[float] = (1.0, 0
     for k, loss in enumerate(losses, 1):
         entry = {'base_lr': 1e-3, 'lr': 1e-3, 'data_time': 0.1, 'loss': loss}
         entry.update({f'rec_err_shot{s}': loss * (1 + 0.1 * s) for s in range(1, shots + 1)})
-        entry.update({'time': 0.5, 'epoch': max(1, epochs_done), 'iter': k * iters_per_epoch,
+        # the last line is the last epoch's only one (the collected loss is its mean)
+        epoch = max(1, epochs_done) if k == len(losses) else max(1, epochs_done) - 1
+        entry.update({'time': 0.5, 'epoch': epoch, 'iter': k * iters_per_epoch,
                       'step': k * iters_per_epoch})
         lines.append(json.dumps(entry))
     lines.append(json.dumps({'accuracy/top1': 12.5, 'step': max(1, epochs_done)}))
@@ -243,6 +245,34 @@ def test_training_log_uses_the_newest_launch_that_logged_a_loss(tmp_path):
     assert read_training_log(tmp_path / 'nothing') == {}
 
 
+def test_training_log_reports_the_mean_of_the_last_epoch_over_every_launch(tmp_path):
+    """The final loss is the mean of the lines logged in the last epoch, also when that epoch
+    was split across a resume; the stronger trivial baseline is averaged the same way."""
+    def write(stamp, rows):
+        vis = tmp_path / stamp / 'vis_data'
+        vis.mkdir(parents=True)
+        (vis / 'scalars.json').write_text(''.join(json.dumps(dict(
+            loss=loss, rec_err_shot1=loss, rec_err_trivial=1.0, rec_err_mean_patch=0.5,
+            epoch=epoch, iter=i, step=i)) + '\n' for i, (epoch, loss) in enumerate(rows, 1)))
+
+    write('20250101_100000', [(1, 0.9), (1, 0.8), (2, 0.6)])
+    write('20250101_110000', [(2, 0.4), (2, 0.2)])  # resumed within epoch 2
+    log = read_training_log(tmp_path)
+    assert log['epoch'] == 2 and log['loss_lines'] == 3
+    assert log['loss'] == pytest.approx(0.4) and log['rec_err']['rec_err_shot1'] == \
+        pytest.approx(0.4)
+    assert log['rec_err_trivial'] == 1.0 and log['rec_err_mean_patch'] == 0.5
+
+
+def test_sign_flip_p_value_is_exact():
+    from cmae_mm.study.report import sign_flip_p
+
+    assert sign_flip_p([1.0, 2.0, 3.0]) == 0.25  # the floor with 3 seeds: 2 / 2**3
+    assert sign_flip_p([1.0, -1.0]) == 1.0
+    assert sign_flip_p([3.0, 1.0, -1.0, 2.0]) == pytest.approx(6 / 16)
+    assert sign_flip_p([]) is None
+
+
 # --------------------------------------------------------------------------- run (dry run)
 
 def test_dry_run_skips_done_runs_and_resumes_partial_ones(toy_study, capsys):
@@ -327,9 +357,11 @@ def test_collect_and_report_on_fake_work_dirs(toy_study, tmp_path):
     # paired per-seed differences against the baseline run (mae) and the control, 95 % t-interval
     # (t_0.975 with 1 degree of freedom = 12.706; diffs 30 and 32: se 1.0)
     assert ('| mae | the same encoder, randomly initialised | 2 | +31.00 | [+18.29, +43.71] | yes | '
-            '0: +30.00, 1: +32.00 |') in md
-    assert '| cmae | mae | 1 | +10.00 | — | — | 0: +10.00 |' in md
-    assert 'with 3 seeds the interval is ±4.30 standard errors wide' in md
+            '0.5 | 0: +30.00, 1: +32.00 |') in md
+    assert '| cmae | mae | 1 | +10.00 | — | — | — | 0: +10.00 |' in md
+    # the interval's width is stated for the seeds the study has (2 here), not a fixed 3
+    assert 'with 2 seeds the interval is ±12.71 standard errors wide' in md
+    assert 'floor with n seeds is 2/2^n: 0.5 here' in md
     assert 'aaaaaaaaaa' in md and '![accuracy](accuracy.png)' in md
     png = written['accuracy_png']
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5_000
@@ -348,20 +380,30 @@ def test_paired_interval_matches_the_t_formula():
 
 
 def test_report_shows_the_from_scratch_control(tmp_path):
-    """A fine-tuning study: the from-scratch control gets its own row and the paired table."""
+    """A fine-tuning study: each from-scratch control (the tuned one, the one at the pre-trained
+    arm's recipe) and each pixel baseline gets its own row and its paired differences."""
     runs = [dict(name='mae', mask_layers=[0], mask_ratios=[0.75]),
             dict(name='cmae', mask_layers=[0, 10], mask_ratios=[0.75, 0.1])]
     study = parse_study(study_data(tmp_path / 'studies', runs=runs, seeds=[0, 1, 2]))
     for k, r in enumerate(study.expand()):
         fake_run(r.work_dir, 2, shots=len(r.spec.layers))
         fake_result(r.work_dir, r.name, r.seed, {'finetune_top1': 75.0 + k,
-                                                  'finetune_top1_from_scratch': 60.0 + r.seed})
+                                                  'finetune_top1_from_scratch': 60.0 + r.seed,
+                                                  'finetune_top1_from_scratch_tuned': 70.0,
+                                                  'finetune_top1_pixel_svm': 80.0 + r.seed})
     md = report(collect(study), tmp_path / 'out')['markdown'].read_text()
-    assert ('| the same classifier trained from scratch (control) | no pre-training | 3 seeds | '
-            '61.00 ± 1.00 (n=3) |') in md
+    assert ("| the same classifier from scratch, the pre-trained arm's recipe and length "
+            '(control) | no pre-training | 3 seeds | 61.00 ± 1.00 (n=3) |') in md
+    assert ('| the same classifier from scratch, its own tuned recipe (control) | no pre-training '
+            '| 3 seeds | 70.00 ± 0.00 (n=3) |') in md
+    assert ('| RBF SVM on raw pixels (no network) | no pre-training | 3 seeds | '
+            '81.00 ± 1.00 (n=3) |') in md
     # cmae - mae = +3 on every seed: zero spread, the interval collapses onto +3
-    assert '| cmae | mae | 3 | +3.00 | [+3.00, +3.00] | yes |' in md
-    assert '| mae | the same classifier trained from scratch | 3 | +15.00 |' in md
+    assert '| cmae | mae | 3 | +3.00 | [+3.00, +3.00] | yes | 0.25 |' in md
+    assert ("| mae | the same classifier from scratch, the pre-trained arm's recipe and length | "
+            '3 | +15.00 |') in md
+    assert '| mae | the same classifier from scratch, its own tuned recipe | 3 | +6.00 |' in md
+    assert '| mae | RBF SVM on raw pixels | 3 | -5.00 |' in md
 
 
 def test_report_draws_the_layer_sweep(tmp_path):
@@ -540,6 +582,26 @@ def test_shipped_digits_study_is_valid():
     assert cfg.model.backbone.mask_layers == [0, 10, 11]
 
 
+def test_run_only_processes_share_a_study_but_never_a_run(toy_study):
+    """`run --only` holds the study's lock shared and each selected run's lock exclusively: two
+    processes on disjoint runs work at once; the same run twice, or the whole study beside a
+    selection, is refused naming the holder."""
+    from cmae_mm.study.runner import StudyLockedError, study_lock
+
+    with study_lock(toy_study, ['mae_seed0']):
+        with study_lock(toy_study, ['cmae_seed0', 'cmae_seed1']):
+            with pytest.raises(StudyLockedError, match='holds run cmae_seed1'):
+                with study_lock(toy_study, ['cmae_seed1']):
+                    pass
+        with pytest.raises(StudyLockedError, match='holds study toy'):
+            with study_lock(toy_study):
+                pass
+    with study_lock(toy_study):  # all released
+        with pytest.raises(StudyLockedError, match='holds study toy'):
+            with study_lock(toy_study, ['mae_seed0']):
+                pass
+
+
 def test_a_second_run_of_the_same_study_is_refused_while_one_holds_the_lock(toy_study, tmp_path):
     """`study.py run` takes <study>/.study.lock (flock): a second run is refused with the holder's
     pid; a holder killed with SIGKILL leaves the study free."""
@@ -554,7 +616,7 @@ def test_a_second_run_of_the_same_study_is_refused_while_one_holds_the_lock(toy_
     with study_lock(toy_study):
         refused = run_tool(['tools/study/study.py', 'run', path], cwd=tmp_path)
         assert refused.returncode == 2
-        assert f'another `study.py run` of toy is running (pid {os.getpid()}' in refused.stderr
+        assert f'another `study.py run` holds study toy (pid {os.getpid()}' in refused.stderr
         with pytest.raises(StudyLockedError):
             with study_lock(toy_study):
                 pass

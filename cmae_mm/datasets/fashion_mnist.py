@@ -30,8 +30,9 @@ from mmpretrain.registry import DATASETS
 from ..engine.atomic_io import atomic_write_bytes
 
 __all__ = ['DEBIAN_DIR', 'DEBIAN_PACKAGE', 'FASHION_MNIST_FILES', 'FashionMNISTLabelSubset',
-           'FashionMNISTSourceError', 'balanced_subset', 'check_idx_file',
-           'prepare_fashion_mnist']
+           'FashionMNISTSourceError', 'VAL_SEED', 'VAL_SPLIT_FILE', 'balanced_subset',
+           'check_idx_file', 'prepare_fashion_mnist', 'validation_indices',
+           'write_validation_record']
 
 DEBIAN_PACKAGE = 'dataset-fashion-mnist'
 DEBIAN_DIR = Path('/usr/share/datasets/fashion-mnist')
@@ -46,6 +47,15 @@ FASHION_MNIST_FILES: Dict[str, Tuple[int, str]] = {
 }
 NUM_CLASSES = 10
 IMAGE_SIDE = 28
+#: The validation split: a sixth of every class of the *training* images (1,000 per class, 10,000
+#: in all, on the official data), drawn once with this seed. Labelled fine-tuning subsets are drawn
+#: from the other five sixths, so no recipe choice ever reads a test image.
+VAL_SEED = 20261207
+VAL_FRACTION_DIVISOR = 6
+#: The record of the split that :func:`prepare_fashion_mnist` writes next to the idx files.
+VAL_SPLIT_FILE = 'val_split.json'
+#: The parts of the training images :class:`FashionMNISTLabelSubset` can read.
+PARTS = ('all', 'train', 'val')
 
 
 class FashionMNISTSourceError(FileNotFoundError):
@@ -162,7 +172,9 @@ def prepare_fashion_mnist(root: str = 'data/fashion_mnist', source: Optional[str
     names: List[str] = list(FASHION_MNIST_FILES)
     todo = [n for n in names if not _is_good(out / n, md5)]
     if not todo:
-        return f'fashion_mnist: kept the 4 checked files in {root}'
+        if not (out / VAL_SPLIT_FILE).is_file():  # data prepared before the split existed
+            write_validation_record(out)
+        return f'fashion_mnist: kept the 4 checked files and {VAL_SPLIT_FILE} in {root}'
     with tempfile.TemporaryDirectory(prefix='fmnist-') as tmp:
         if source is not None:
             folder = Path(source)
@@ -179,8 +191,83 @@ def prepare_fashion_mnist(root: str = 'data/fashion_mnist', source: Optional[str
         out.mkdir(parents=True, exist_ok=True)
         for name in todo:
             _write_checked(folder / f'{name}.gz', out / name, md5)
+    write_validation_record(out)
     return (f'fashion_mnist: wrote {len(todo)} checked file(s) to {root} from {origin} '
-            f'(kept {len(names) - len(todo)})')
+            f'(kept {len(names) - len(todo)}) and the validation split {VAL_SPLIT_FILE}')
+
+
+def _train_labels(root: Path) -> np.ndarray:
+    data = (Path(root) / 'train-labels-idx1-ubyte').read_bytes()
+    return np.frombuffer(data, np.uint8, offset=8).astype(np.int64)
+
+
+def validation_indices(labels: np.ndarray, seed: int = VAL_SEED) -> np.ndarray:
+    """The held-out validation images of the training split: a seeded sixth of every class.
+
+    Args:
+        labels: (N,) labels of the training images.
+        seed: Seed of the draw (the suite's split uses :data:`VAL_SEED`).
+
+    Returns:
+        np.ndarray: (V,) sorted indices; ``max(1, n_c // 6)`` of each class ``c`` (1,000 per class
+        on the official 60,000 images).
+    """
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        chosen.append(rng.choice(members, max(1, len(members) // VAL_FRACTION_DIVISOR),
+                                  replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def _split_record(labels: np.ndarray) -> dict:
+    indices = validation_indices(labels)
+    return dict(seed=VAL_SEED, fraction=f'1/{VAL_FRACTION_DIVISOR} of every class',
+                train_images=int(len(labels)), val_images=int(len(indices)),
+                val_per_class=np.bincount(labels[indices], minlength=NUM_CLASSES).tolist(),
+                sha1=hashlib.sha1(indices.astype('<i8').tobytes()).hexdigest(),
+                indices=indices.tolist())
+
+
+def write_validation_record(root: Union[str, Path]) -> Path:
+    """Record the validation split of the prepared training images in ``root/val_split.json``.
+
+    The split is a function of the labels and :data:`VAL_SEED`; the record (seed, counts, SHA-1
+    and the indices) says which images it holds, so that a changed data folder or a changed draw
+    is detected by :class:`FashionMNISTLabelSubset` instead of silently moving images between
+    the labelled subsets and the validation set.
+
+    Args:
+        root: The prepared data folder.
+
+    Returns:
+        Path: The record.
+    """
+    import json
+
+    path = Path(root) / VAL_SPLIT_FILE
+    record = _split_record(_train_labels(Path(root)))
+    atomic_write_bytes((json.dumps(record) + '\n').encode(), path)
+    return path
+
+
+def _checked_validation_indices(root: Path, labels: np.ndarray) -> np.ndarray:
+    """:func:`validation_indices`, checked against ``root/val_split.json`` when it exists."""
+    import json
+
+    indices = validation_indices(labels)
+    path = Path(root) / VAL_SPLIT_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        sha1 = hashlib.sha1(indices.astype('<i8').tobytes()).hexdigest()
+        if recorded.get('sha1') != sha1 or recorded.get('train_images') != len(labels):
+            raise ValueError(
+                f'{path}: the recorded validation split (sha1 {recorded.get("sha1")}, '
+                f'{recorded.get("train_images")} training images) differs from the one drawn now '
+                f'(sha1 {sha1}, {len(labels)} images); the data changed: prepare it again with '
+                'tools/dataset_converters/prepare_fashion_mnist.py')
+    return indices
 
 
 def balanced_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -214,17 +301,28 @@ class FashionMNISTLabelSubset(FashionMNIST):
 
     For low-label fine-tuning: ``labels_per_class=100`` keeps 1,000 training images (100 per
     class, drawn with ``subset_seed``); None keeps every image, so the full 60,000 and a low-
-    label regime are one option apart.
+    label regime are one option apart. ``part`` splits the training images into the labelled
+    pool and the held-out validation set (:func:`validation_indices`): recipes are chosen on
+    ``part='val'``, and the labelled subsets come from ``part='train'``, disjoint from it.
 
     Args:
         labels_per_class (int, optional): Images kept per class. Defaults to None (all).
         subset_seed (int): Seed of the draw (:func:`balanced_subset`). Defaults to 0.
+        part (str): Of the training images (``test_mode=False``): ``'all'`` (60,000),
+            ``'train'`` (the 50,000 outside the validation split) or ``'val'`` (the 10,000 of
+            it). The test images have only ``'all'``. Defaults to ``'all'``.
         **kwargs: Arguments of ``FashionMNIST`` (``data_root``, ``data_prefix``,
             ``test_mode``, ``download``, ``pipeline``, ...).
     """
 
     def __init__(self, labels_per_class: Optional[int] = None, subset_seed: int = 0,
-                 **kwargs) -> None:
+                 part: str = 'all', **kwargs) -> None:
+        if part not in PARTS:
+            raise ValueError(f'part={part!r}: allowed: {", ".join(map(repr, PARTS))}')
+        if part != 'all' and kwargs.get('test_mode', False):
+            raise ValueError(f'part={part!r} needs test_mode=False: the validation split is '
+                             "carved from the training images; the test images have only 'all'")
+        self.part = part
         if labels_per_class is not None and (
                 not isinstance(labels_per_class, int) or isinstance(labels_per_class, bool)
                 or labels_per_class < 1):
@@ -235,8 +333,14 @@ class FashionMNISTLabelSubset(FashionMNIST):
         super().__init__(**kwargs)
 
     def load_data_list(self) -> List[dict]:
-        """The full split, then the balanced subset of it."""
+        """The full split, its part (:func:`validation_indices`), then the balanced subset."""
         data_list = super().load_data_list()
+        if self.part != 'all':
+            labels = np.array([int(d['gt_label']) for d in data_list])
+            held_out = np.zeros(len(labels), bool)
+            held_out[_checked_validation_indices(Path(self.data_root), labels)] = True
+            keep = held_out if self.part == 'val' else ~held_out
+            data_list = [d for d, k in zip(data_list, keep) if k]
         if self.labels_per_class is None:
             return data_list
         labels = np.array([int(d['gt_label']) for d in data_list])

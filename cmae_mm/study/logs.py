@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-__all__ = ['TIMESTAMP_DIR', 'last_logged_entry', 'timestamp_dirs']
+__all__ = ['TIMESTAMP_DIR', 'last_logged_entry', 'logged_entries', 'timestamp_dirs']
 
 TIMESTAMP_DIR = re.compile(r'^\d{8}_\d{6}$')
 
@@ -46,3 +46,38 @@ def last_logged_entry(work_dir: Path, files: Sequence[str], accept: Callable[[di
             if last is not None:
                 return stamp_dir, last
     return None
+
+
+def logged_entries(work_dir: Path, files: Sequence[str], accept: Callable[[dict], bool]
+                   ) -> List[Tuple[Path, dict]]:
+    """Every JSON line that ``accept`` takes, from every launch (oldest first), with its folder.
+
+    Of each launch folder the first file of ``files`` that holds an accepted line is read, so a
+    run resumed in several launches gives its whole history.
+
+    Args:
+        work_dir: An mmengine work dir.
+        files: As :func:`last_logged_entry`.
+        accept: Which JSON objects count.
+
+    Returns:
+        List of ``(launch folder, entry)``.
+    """
+    found: List[Tuple[Path, dict]] = []
+    for stamp_dir in timestamp_dirs(work_dir):
+        for name in files:
+            path = stamp_dir / name.format(stamp=stamp_dir.name)
+            if not path.is_file():
+                continue
+            entries = []
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by a crash
+                if isinstance(entry, dict) and accept(entry):
+                    entries.append((stamp_dir, entry))
+            if entries:
+                found += entries
+                break
+    return found

@@ -92,8 +92,9 @@ def markdown_table(results: Dict[str, Any]) -> str:
     runs = results['runs']
     metrics = _main_metrics(results)
     shots = sorted({k for row in runs for k in row.get('rec_err') or {}})
-    header = (['run', 'schedule', 'seeds done'] + metrics + ['final loss', 'loss / trivial']
-              + shots + ['wall time / run (min)'])
+    header = (['run', 'schedule', 'seeds done'] + metrics
+              + ['final loss', 'loss / trivial', 'loss / mean patch'] + shots
+              + ['wall time / run (min)'])
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for name, rows in _groups(runs).items():
         done = [r for r in rows if r.get('metrics')]
@@ -104,6 +105,9 @@ def markdown_table(results: Dict[str, Any]) -> str:
         cells.append(format_mean_std(losses, 4))
         ratios = [r['loss'] / r['rec_err_trivial'] for r in done
                   if r.get('loss') is not None and r.get('rec_err_trivial')]
+        cells.append(format_mean_std(ratios, 3) if ratios else '-')
+        ratios = [r['loss'] / r['rec_err_mean_patch'] for r in done
+                  if r.get('loss') is not None and r.get('rec_err_mean_patch')]
         cells.append(format_mean_std(ratios, 3) if ratios else '-')
         for shot in shots:  # '-' for a shot the schedule does not have
             errs = [r['rec_err'][shot] for r in done if shot in (r.get('rec_err') or {})]
@@ -141,10 +145,32 @@ def paired_interval(diffs: Sequence[float], level: float = 0.95
     mean = statistics.fmean(diffs)
     if len(diffs) < 2:
         return mean, None, None
-    from scipy.stats import t
-
-    half = float(t.ppf(0.5 + level / 2, len(diffs) - 1)) * statistics.stdev(diffs) / len(diffs)**.5
+    half = _t_quantile(len(diffs), level) * statistics.stdev(diffs) / len(diffs)**.5
     return mean, mean - half, mean + half
+
+
+def sign_flip_p(diffs: Sequence[float]) -> Optional[float]:
+    """Exact two-sided paired sign-flip (permutation) p-value of the mean of ``diffs``.
+
+    Every one of the ``2**n`` sign assignments is enumerated; the p-value is the share whose
+    absolute mean is at least the observed one. Its floor is ``2 / 2**n``: 0.25 with 3 seeds, so
+    with 3 seeds it can never reach 0.05, whatever the effect.
+
+    Args:
+        diffs: One paired difference per seed.
+
+    Returns:
+        Optional[float]: The p-value; None for no differences.
+    """
+    from itertools import product
+
+    if not diffs:
+        return None
+    observed = abs(statistics.fmean(diffs)) - 1e-12
+    flips = list(product((1, -1), repeat=len(diffs)))
+    hits = sum(abs(statistics.fmean(s * d for s, d in zip(signs, diffs))) >= observed
+               for signs in flips)
+    return hits / len(flips)
 
 
 def baseline_run(results: Dict[str, Any]) -> Optional[str]:
@@ -177,8 +203,8 @@ def paired_table(results: Dict[str, Any], metric: str) -> str:
         control = _control_values(results['runs'], metric, suffix)
         if control:
             refs.append((label.split(' (')[0], control))
-    lines = ['| run | minus | seeds | mean difference | 95 % interval | excludes 0 | per seed |',
-             '|---|---|---|---|---|---|---|']
+    lines = ['| run | minus | seeds | mean difference | 95 % interval | excludes 0 | '
+             'sign-flip p | per seed |', '|---|---|---|---|---|---|---|---|']
     for name, rows in groups.items():
         values = {r['seed']: r['metrics'][metric] for r in rows
                   if r.get('metrics', {}).get(metric) is not None}
@@ -192,10 +218,17 @@ def paired_table(results: Dict[str, Any], metric: str) -> str:
             mean, low, high = paired_interval(diffs)
             interval = '—' if low is None else f'[{low:+.2f}, {high:+.2f}]'
             excludes = '—' if low is None else ('yes' if low > 0 or high < 0 else 'no')
+            flip = '—' if low is None else f'{sign_flip_p(diffs):.3g}'
             per_seed = ', '.join(f'{k}: {d:+.2f}' for k, d in zip(seeds, diffs))
             lines.append(f'| {name} | {ref_name} | {len(seeds)} | {mean:+.2f} | {interval} | '
-                         f'{excludes} | {per_seed} |')
+                         f'{excludes} | {flip} | {per_seed} |')
     return '\n'.join(lines) if len(lines) > 2 else ''
+
+
+def _t_quantile(n: int, level: float = 0.95) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, n - 1))
 
 
 def _bar_figure(results: Dict[str, Any], metric: str, path: Path) -> Path:
@@ -331,14 +364,23 @@ def report(results: Union[Dict[str, Any], str, Path], out_dir: Union[str, Path],
     text = [f'# Study `{results["study"]}`', '',
             f'Collected {results.get("collected_at", "")}, reported '
             f'{time.strftime("%Y-%m-%dT%H:%M:%S%z")}; mean ± sample std over seeds.',
-            f'Commits: {", ".join(commits) if commits else "none yet"}.', '',
+            f'Commits: {", ".join(commits) if commits else "none yet"}.',
+            'Final loss: the mean of the lines logged in the last pre-training epoch; '
+            '`loss / trivial`: its ratio to predicting zero (the dataset mean) for every removed '
+            'patch; `loss / mean patch`: its ratio to predicting the training images\' mean patch '
+            'at each position (1.0 = nothing learnt beyond it).', '',
             markdown_table(results), '']
     for name in _main_metrics(results):
         paired = paired_table(results, name)
         if paired:
+            seeds = len({r['seed'] for r in results['runs']
+                         if r.get('metrics', {}).get(name) is not None})
+            width = (f'with {seeds} seeds the interval is ±{_t_quantile(seeds):.2f} standard '
+                     f'errors wide' if seeds > 1 else 'one seed: no interval')
             text += [f'Paired per-seed differences of `{name}` (percentage points; 95 % '
-                     f't-interval over seeds, n-1 degrees of freedom: with 3 seeds the interval '
-                     f'is ±4.30 standard errors wide).', '', paired, '']
+                     f't-interval over seeds, n-1 degrees of freedom: {width}; exact sign-flip '
+                     f'p-value, whose floor with n seeds is 2/2^n: '
+                     f'{2 / 2 ** max(seeds, 1):.3g} here).', '', paired, '']
     text += [f'![{p.stem}]({p.name})' for p in figures]
     written['markdown'] = out_dir / 'report.md'
     written['markdown'].write_text('\n'.join(text) + '\n')

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .logs import last_logged_entry
+from .logs import logged_entries
 from .report import report
 from .common import REPO_ROOT, repo_path
 from .spec import Study, StudyRun
@@ -375,37 +376,59 @@ class StudyLockedError(RuntimeError):
     """Another ``study.py run`` of the same study is running."""
 
 
-@contextmanager
-def study_lock(study: Study) -> Iterator[None]:
-    """Hold ``<study dir>/.study.lock`` (an ``flock``) for the block.
-
-    The kernel releases an ``flock`` when its process dies, so a killed run never leaves the study
-    locked; the file only records who held it last.
-
-    Raises:
-        StudyLockedError: If another process holds it (naming its pid and start time).
-    """
+def _flock(path: Path, shared: bool, what: str):
+    """Open ``path`` and take an ``flock`` on it without waiting; the open file, or raise."""
     import fcntl
 
-    study.study_dir.mkdir(parents=True, exist_ok=True)
-    path = study.study_dir / LOCK_FILE
-    with open(path, 'a+') as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or 'unknown process'
-            raise StudyLockedError(
-                f'another `study.py run` of {study.name} is running ({holder}; lock '
-                f'{_show_path(path)}): wait for it to finish or stop it, then run again') from None
+    f = open(path, 'a+')
+    try:
+        fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or 'unknown process'
+        f.close()
+        raise StudyLockedError(
+            f'another `study.py run` holds {what} ({holder}; lock {_show_path(path)}): wait for '
+            'it to finish or stop it, then run again') from None
+    if not shared:
         f.seek(0)
         f.truncate()
         f.write(f'pid {os.getpid()}, started {time.strftime("%Y-%m-%dT%H:%M:%S%z")}\n')
         f.flush()
-        try:
-            yield
-        finally:
+    return f
+
+
+@contextmanager
+def study_lock(study: Study, only: Optional[Sequence[str]] = None) -> Iterator[None]:
+    """Hold the study's lock (``flock``) for the block.
+
+    A run of the whole study holds ``<study dir>/.study.lock`` exclusively. A run of selected
+    runs (``only``) holds it shared and each selected run's ``<study dir>/.<run>.lock``
+    exclusively, so several ``run --only`` processes can work on disjoint runs of one study at
+    once (e.g. one per core), while two processes never train the same run. The kernel releases
+    an ``flock`` when its process dies, so a killed run never leaves the study locked; the file
+    only records who held it last.
+
+    Args:
+        study: The study.
+        only: The selected runs' names (``<run>_seed<k>``), as :func:`run` matched them.
+
+    Raises:
+        StudyLockedError: If another process holds a lock this one needs (naming its pid and
+            start time).
+    """
+    import fcntl
+
+    study.study_dir.mkdir(parents=True, exist_ok=True)
+    held = [_flock(study.study_dir / LOCK_FILE, bool(only), f'study {study.name}')]
+    try:
+        for name in sorted(set(only or ())):
+            held.append(_flock(study.study_dir / f'.{name}.lock', False, f'run {name}'))
+        yield
+    finally:
+        for f in reversed(held):
             fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -417,7 +440,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def run(study: Study, launcher: str = 'local', gpus: int = 1, partition: Optional[str] = None,
         dry_run: bool = False, only: Optional[Sequence[str]] = None,
-        out: Callable[..., None] = _print) -> List[Dict[str, Any]]:
+        out: Callable[..., None] = _print, train_only: bool = False) -> List[Dict[str, Any]]:
     """Pre-train and evaluate every unfinished run of a study (:func:`_run_unlocked`), holding
     the study's lock (:func:`study_lock`; a dry run takes no lock).
 
@@ -425,15 +448,21 @@ def run(study: Study, launcher: str = 'local', gpus: int = 1, partition: Optiona
         StudyLockedError: Another ``run`` of the same study is running.
     """
     if dry_run:
-        return _run_unlocked(study, launcher, gpus, partition, dry_run, only, out)
-    with study_lock(study):
-        return _run_unlocked(study, launcher, gpus, partition, dry_run, only, out)
+        return _run_unlocked(study, launcher, gpus, partition, dry_run, only, out, train_only)
+    if not only:
+        with study_lock(study):
+            return _run_unlocked(study, launcher, gpus, partition, dry_run, only, out, train_only)
+    selected = [r.work_dir.name for r in study.expand()
+                if {r.name, r.spec.name, r.work_dir.name} & set(only)]
+    with study_lock(study, selected):
+        return _run_unlocked(study, launcher, gpus, partition, dry_run, only, out, train_only)
 
 
 def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
                   partition: Optional[str] = None, dry_run: bool = False,
                   only: Optional[Sequence[str]] = None,
-                  out: Callable[..., None] = _print) -> List[Dict[str, Any]]:
+                  out: Callable[..., None] = _print,
+                  train_only: bool = False) -> List[Dict[str, Any]]:
     """Pre-train and evaluate every unfinished run of a study, one after the other.
 
     Per run: ``done`` -> skipped; trained but not evaluated -> evaluations only; a checkpoint in
@@ -452,6 +481,8 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
         only: Run only these: run names (all seeds), ``<run>_seed<k>`` or ``<study>/<run>_seed<k>``.
         out: Prints the progress, called like :func:`print` (``end=' '`` continues a line): one
             line per run.
+        train_only: Pre-train only: no evaluation and no ``result.json`` (a later ``run``
+            evaluates the trained checkpoints), e.g. while the evaluation recipe is being chosen.
 
     Returns:
         List[dict]: Per run ``name``, ``action`` (``skipped``, ``kept``, ``trained``,
@@ -482,6 +513,10 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
             out(f'{head} skipped: {state.detail}')
             continue
         resume = state.has_checkpoint and not state.trained
+        if train_only and state.trained:
+            outcome['action'] = 'skipped'
+            out(f'{head} trained, skipped (--train-only: not evaluated)')
+            continue
         cmd, env = train_command(r, launcher, gpus, partition, resume)
         evals = ', '.join(name for name, _ in study.evaluations) or 'none'
         if dry_run:
@@ -492,7 +527,7 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
                 outcome['action'] = 'would-train'
                 env_text = ''.join(f'{k}={v} ' for k, v in env.items())
                 out(f'{head} would run: {env_text}{shlex.join(cmd)}  '
-                    f'(then evaluate: {evals})')
+                    + ('(--train-only)' if train_only else f'(then evaluate: {evals})'))
             continue
         t0 = time.time()
         train_time = None
@@ -515,6 +550,10 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
                 outcome['action'] = 'failed'
                 out(f'FAILED ({why}); log: {_show_path(log)}\n{_tail(log)}')
                 continue
+        if train_only:
+            outcome['action'] = 'trained'
+            out(f'trained in {train_time:.0f} s (--train-only: not evaluated)')
+            continue
         t1 = time.time()
         try:
             metrics = evaluate_run(study, r, state.final_checkpoint)
@@ -553,27 +592,44 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
 
 
 def read_training_log(work_dir: Path) -> Dict[str, Any]:
-    """The last logged training values of a run, from mmengine's newest scalars file.
+    """The final training losses of a run: means over its last epoch, from mmengine's scalars.
 
     Reads ``<work_dir>/<timestamp>/vis_data/scalars.json`` (one JSON dict per line; falls back to
-    ``<timestamp>/vis_data/<timestamp>.json``) of the newest launch that logged a ``loss``.
+    ``<timestamp>/vis_data/<timestamp>.json``) of every launch (a resumed run logs in several).
+    Each reported value is the mean of the lines logged in the last epoch (each line itself a mean
+    over its logging window); runs logged without an ``epoch`` (iteration-based loops) use the
+    lines after the last 10 % of their iterations.
 
     Args:
         work_dir: The run's work dir.
 
     Returns:
-        dict: ``loss``, ``epoch``, ``iter``, ``rec_err`` (``{'rec_err_shot1': ..., ...}``) and
-        ``rec_err_trivial`` (None if not logged) of the last training line, and ``log_dir``;
-        empty if nothing was logged.
+        dict: ``loss``, ``epoch``, ``iter``, ``rec_err`` (``{'rec_err_shot1': ..., ...}``),
+        ``rec_err_trivial`` and ``rec_err_mean_patch`` (None if not logged), ``loss_lines``
+        (how many lines were averaged) and ``log_dir`` (the newest launch); empty if nothing was
+        logged.
     """
-    found = last_logged_entry(work_dir, ('vis_data/scalars.json', 'vis_data/{stamp}.json'),
-                              lambda entry: 'loss' in entry)
-    if found is None:
+    found = logged_entries(work_dir, ('vis_data/scalars.json', 'vis_data/{stamp}.json'),
+                           lambda entry: 'loss' in entry)
+    if not found:
         return {}
-    stamp_dir, last = found
-    rec = {k: last[k] for k in sorted(last, key=_shot_key) if k.startswith('rec_err_shot')}
-    return dict(loss=last['loss'], epoch=last.get('epoch'), iter=last.get('iter'), rec_err=rec,
-                rec_err_trivial=last.get('rec_err_trivial'), log_dir=_show_path(stamp_dir))
+    stamp_dir, last = found[-1]
+    entries = [e for _, e in found]
+    if last.get('epoch') is not None:
+        tail = [e for e in entries if e.get('epoch') == last['epoch']]
+    else:
+        final = last.get('iter') or 0
+        tail = [e for e in entries if (e.get('iter') or 0) >= 0.9 * final]
+
+    def mean(key: str) -> Optional[float]:
+        values = [e[key] for e in tail if isinstance(e.get(key), (int, float))]
+        return statistics.fmean(values) if values else None
+
+    rec = {k: mean(k) for k in sorted(last, key=_shot_key) if k.startswith('rec_err_shot')}
+    return dict(loss=mean('loss'), epoch=last.get('epoch'), iter=last.get('iter'), rec_err=rec,
+                rec_err_trivial=mean('rec_err_trivial'),
+                rec_err_mean_patch=mean('rec_err_mean_patch'), loss_lines=len(tail),
+                log_dir=_show_path(stamp_dir))
 
 
 def _shot_key(key: str) -> Tuple[str, int]:
@@ -676,6 +732,7 @@ def collect(study: Study, merge: Optional[Path] = None) -> Dict[str, Any]:
             ratios=list(r.spec.ratios) if r.spec.ratios else None, notation=r.spec.notation,
             loss=log.get('loss'), epoch=log.get('epoch'), iter=log.get('iter'),
             rec_err=log.get('rec_err', {}), rec_err_trivial=log.get('rec_err_trivial'),
+            rec_err_mean_patch=log.get('rec_err_mean_patch'),
             metrics=metrics,
             git_commit=result.get('git_commit'), git_dirty=result.get('git_dirty'),
             wall_time_s=result.get('wall_time_s')))

@@ -4,6 +4,7 @@
     python tools/study/study.py run     configs/study/digits_mae_vs_cmae.yml [--dry-run]
     python tools/study/study.py run     STUDY.yml --launcher dist --gpus 8
     python tools/study/study.py run     STUDY.yml --launcher slurm --partition PART --gpus 8
+    python tools/study/study.py run     STUDY.yml --only mae_seed0 --train-only   # evaluate later
     python tools/study/study.py collect configs/study/digits_mae_vs_cmae.yml
     python tools/study/study.py collect STUDY.yml --merge docs/results/<study>/results.json
     python tools/study/study.py report  configs/study/digits_mae_vs_cmae.yml
@@ -11,7 +12,8 @@
 
 Runs go to <work_root>/<study>/<run>_seed<k> (work_root: the study's, default work_dirs/studies;
 --work-root overrides it). `run` skips finished runs and resumes interrupted ones; `collect` writes
-<work_root>/<study>/results.{json,csv}; `report` reads results.json and writes report.md and the
+<work_root>/<study>/results.{json,csv}; several `run --only` processes may work on disjoint runs of
+one study at once (per-run locks; shared controls are computed once, under a lock); `report` reads results.json and writes report.md and the
 figures next to it (or into --out-dir). `zoo` regenerates the Model Zoo (metafiles, READMEs,
 docs/model_zoo.md) from the results committed under docs/results/; `zoo --check` fails if a
 committed file is stale.
@@ -49,6 +51,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--dry-run', action='store_true', help='run: print the commands only')
     parser.add_argument('--only', nargs='+', metavar='RUN',
                         help='run: only these runs (<run> for all seeds, <run>_seed<k>)')
+    parser.add_argument('--train-only', action='store_true',
+                        help='run: pre-train only, evaluate later (no result.json is written)')
     parser.add_argument('--merge', metavar='RESULTS_JSON',
                         help='collect: take runs with an empty work dir from this earlier '
                         'results.json of the same study (a study continued elsewhere)')
@@ -79,7 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     elif args.command == 'run':
         try:
             outcomes = run(study, args.launcher, args.gpus, args.partition, args.dry_run,
-                           args.only)
+                           args.only, train_only=args.train_only)
         except (ValueError, StudyLockedError) as e:
             print(f'error: {e}', file=sys.stderr)
             return 2

@@ -15,6 +15,10 @@ SHOT_CELLS_KEY = 'masked_cells_shot'
 #: patch's own mean with ``norm_pix``, the dataset mean (zero after normalisation) without. A
 #: model whose ``loss`` is not clearly below it has learnt nothing beyond the mean.
 TRIVIAL_ERROR_KEY = 'rec_err_trivial'
+#: The logged loss of a stronger trivial reconstruction: predict, for each removed patch, the mean
+#: target patch at that position over the training images seen so far (a running mean over every
+#: training batch: after the first epoch, the training set's mean patch under the augmentation).
+MEAN_PATCH_ERROR_KEY = 'rec_err_mean_patch'
 
 
 @MODELS.register_module()
@@ -56,6 +60,10 @@ class CMAEPretrainHead(MAEPretrainHead):
                                  f'non-negative numbers, one per shot.')
             shot_weights = tuple(float(w) for w in shot_weights)
         self.shot_weights = shot_weights
+        # Running sum and count of the training targets per patch position (not saved: a
+        # statistic of the log, rebuilt after a resume).
+        self.register_buffer('_patch_sum', torch.zeros(0), persistent=False)
+        self._patch_count = 0
 
     def to_image(self, pred: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """Turn a prediction into an image in the input's normalised space (for visualisation).
@@ -132,5 +140,30 @@ class CMAEPretrainHead(MAEPretrainHead):
                 trivial = sum(w * (self.loss_module(zeros, target, (shot_index == s).to(
                     pred.dtype)) if bool((shot_index == s).any()) else pred.new_zeros(()))
                     for s, w in enumerate(self.shot_weights, start=1))
-        losses[TRIVIAL_ERROR_KEY] = trivial
+            losses[TRIVIAL_ERROR_KEY] = trivial
+            losses[MEAN_PATCH_ERROR_KEY] = self._mean_patch_error(pred, target, shot_index)
         return losses
+
+    def _mean_patch_error(self, pred: torch.Tensor, target: torch.Tensor,
+                          shot_index: torch.Tensor) -> torch.Tensor:
+        """The loss of predicting the running mean target patch at each position (no grad).
+
+        In training mode the batch's targets (B, N, D) are first added to the running mean, so
+        the first batch is scored against its own mean and every later one against all batches
+        seen so far.
+        """
+        if self.training:
+            batch_sum = target.detach().sum(dim=0)
+            if self._patch_sum.shape != batch_sum.shape:
+                self._patch_sum = torch.zeros_like(batch_sum)
+                self._patch_count = 0
+            self._patch_sum += batch_sum
+            self._patch_count += target.shape[0]
+        if self._patch_sum.shape != target.shape[1:] or self._patch_count == 0:
+            return pred.new_full((), float('nan'))
+        mean = (self._patch_sum / self._patch_count).expand_as(pred)
+        if self.shot_weights is None:
+            return self.loss_module(mean, target, (shot_index > 0).to(pred.dtype))
+        return sum(w * (self.loss_module(mean, target, (shot_index == s).to(pred.dtype))
+                        if bool((shot_index == s).any()) else pred.new_zeros(()))
+                   for s, w in enumerate(self.shot_weights, start=1))

@@ -5,9 +5,12 @@
 #   python tools/train.py configs/classification/fashion_mnist/cmae_vit-tiny-p4_ft-100e_fashion-mnist.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=<pre-training checkpoint>
 #   python tools/test.py <this config> <work_dir>/epoch_100.pth
-# From scratch (the control): --cfg-options model.backbone.init_cfg=None.
+# From scratch at this recipe (layer decay included: the handicapped control): --cfg-options
+# model.backbone.init_cfg=None. The tuned control has its own config: vit-tiny-p4_scratch_fashion-mnist.py.
 # Labels: train_dataloader.dataset.labels_per_class (default 100 per class = 1,000 labelled images,
-# a balanced subset drawn with subset_seed; None = all 60,000). Test: the 10,000 test images.
+# a balanced subset drawn with subset_seed from the 50,000 training images outside the validation
+# split; None = all 50,000). Validation: the 10,000 held-out training images. Test: the 10,000 test
+# images.
 # One process (2 CPU cores or 1 GPU).
 #
 # Recipe choices and why:
@@ -23,7 +26,8 @@
 #   and random erasing of MAE's ImageNet recipe are left out: they are designed for 224-px RGB
 #   photographs, and on 1,000 28x28 grayscale images they slow convergence of a 1,600-step run.
 # - Global average pooling of the patch tokens + a fresh LayerNorm (MAE's fine-tuning head input).
-# - Validation only after the last epoch (no model selection on the test images).
+# - Validation (the held-out split of the training images) only after the last epoch; the test
+#   images are read only by tools/test.py.
 _base_ = ['mmpretrain::_base_/default_runtime.py', '../../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
 img_size, patch_size, in_channels = 28, 4, 1
@@ -58,10 +62,20 @@ test_pipeline = [dict(type='PackInputs')]
 train_dataloader = dict(
     batch_size=64, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
+    # part='train': the labelled subset is drawn from the 50,000 training images outside the
+    # validation split (cmae_mm.datasets.fashion_mnist.validation_indices).
     dataset=dict(type='FashionMNISTLabelSubset', data_root=data_root, data_prefix='',
                  test_mode=False, download=False, labels_per_class=100, subset_seed=0,
-                 pipeline=train_pipeline))
+                 part='train', pipeline=train_pipeline))
+# Validation: the 10,000 held-out training images (1,000 per class), the set every recipe choice
+# is made on. Test: the 10,000 test images, scored only by tools/test.py for final runs.
 val_dataloader = dict(
+    batch_size=256, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='FashionMNISTLabelSubset', data_root=data_root, data_prefix='',
+                 split='train', test_mode=False, download=False, part='val',
+                 pipeline=test_pipeline))
+test_dataloader = dict(
     batch_size=256, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     # mmpretrain 1.2.0's FashionMNIST picks the files by test_mode (split alone is ignored:
@@ -69,7 +83,6 @@ val_dataloader = dict(
     # to silence its misleading 'split="train" but test_mode=True' warning.
     dataset=dict(type='FashionMNIST', data_root=data_root, data_prefix='', split='test',
                  test_mode=True, download=False, pipeline=test_pipeline))
-test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
