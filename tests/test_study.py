@@ -718,3 +718,36 @@ def test_digits_preparation_is_atomic_and_verified(tmp_path):
     (other / 'train').mkdir(parents=True)
     with pytest.raises(FileExistsError, match='not a complete digits dataset'):
         study_data_module.prepare_digits(str(other))
+
+
+def test_pretrain_length_tool_pairs_the_runs_at_each_length(tmp_path):
+    """tools/analysis/pretrain_length.py (as a user runs it): per length, the paired cmae - mae
+    difference with its interval and sign-flip p, and the references' rows; and the figure."""
+
+    def results(name, offset):
+        runs = []
+        for seed in range(3):
+            control = {'finetune_top1_from_scratch_tuned': 70.0 + seed,
+                       'finetune_top1_pixel_svm': 80.0}
+            runs.append(dict(run='mae', seed=seed, metrics={'finetune_top1': 75.0 + seed,
+                                                             **control}))
+            runs.append(dict(run='cmae', seed=seed,
+                             metrics={'finetune_top1': 75.0 + seed + offset + 0.1 * seed,
+                                      **control}))
+        path = tmp_path / f'{name}.json'
+        path.write_text(json.dumps(dict(study=name, runs=runs)))
+        return path
+
+    short, long_ = results('pt5e', -1.0), results('pt20e', 0.5)
+    bad = run_tool(['tools/analysis/pretrain_length.py', 'five=x.json', '--out-dir', 'o'],
+                   cwd=tmp_path)
+    assert bad.returncode == 2 and "'five=x.json': expected EPOCHS=RESULTS_JSON" in bad.stderr
+    done = run_tool(['tools/analysis/pretrain_length.py', f'5={short}', f'20={long_}',
+                     '--out-dir', str(tmp_path / 'out')], cwd=tmp_path)
+    assert done.returncode == 0, output_of(done)
+    md = (tmp_path / 'out' / 'length.md').read_text()
+    # diffs -1.0, -0.9, -0.8: mean -0.90, sd 0.1, t(2) = 4.303 -> half width 0.248
+    assert '| 5 | pt5e | cmae | mae | 3 | 75.10 ± 1.10 (n=3) | -0.90 | [-1.15, -0.65] | 0.25 |' in md
+    assert '| 20 | pt20e | cmae | mae | 3 |' in md and '| +0.60 |' in md
+    assert '| 5 | pt5e | mae | RBF SVM on raw pixels | 3 | 76.00 ± 1.00 (n=3) | -4.00 |' in md
+    assert (tmp_path / 'out' / 'length.png').read_bytes()[:8] == PNG_MAGIC

@@ -365,8 +365,11 @@ def report(results: Union[Dict[str, Any], str, Path], out_dir: Union[str, Path],
             f'Collected {results.get("collected_at", "")}, reported '
             f'{time.strftime("%Y-%m-%dT%H:%M:%S%z")}; mean ± sample std over seeds.',
             f'Commits: {", ".join(commits) if commits else "none yet"}.',
-            'Final loss: the mean of the lines logged in the last pre-training epoch; '
-            '`loss / trivial`: its ratio to predicting zero (the dataset mean) for every removed '
+            ('Final loss: the mean of the lines logged in the last pre-training epoch; '
+             if any(r.get('loss_lines') for r in results['runs']) else
+             'Final loss: the last logged line of pre-training (collected before losses were '
+             'averaged over the last epoch); ')
+            + '`loss / trivial`: its ratio to predicting zero (the dataset mean) for every removed '
             'patch; `loss / mean patch`: its ratio to predicting the training images\' mean patch '
             'at each position (1.0 = nothing learnt beyond it).', '',
             markdown_table(results), '']
@@ -375,13 +378,128 @@ def report(results: Union[Dict[str, Any], str, Path], out_dir: Union[str, Path],
         if paired:
             seeds = len({r['seed'] for r in results['runs']
                          if r.get('metrics', {}).get(name) is not None})
-            width = (f'with {seeds} seeds the interval is ±{_t_quantile(seeds):.2f} standard '
-                     f'errors wide' if seeds > 1 else 'one seed: no interval')
-            text += [f'Paired per-seed differences of `{name}` (percentage points; 95 % '
-                     f't-interval over seeds, n-1 degrees of freedom: {width}; exact sign-flip '
-                     f'p-value, whose floor with n seeds is 2/2^n: '
-                     f'{2 / 2 ** max(seeds, 1):.3g} here).', '', paired, '']
+            if seeds > 1:
+                width = (f'95 % t-interval over seeds, n-1 degrees of freedom: with {seeds} seeds '
+                         f'the interval is ±{_t_quantile(seeds):.2f} standard errors wide; exact '
+                         f'sign-flip p-value, whose floor with n seeds is 2/2^n: '
+                         f'{2 / 2 ** seeds:.3g} here')
+            else:
+                width = 'one seed: no interval and no p-value, a single paired difference'
+            text += [f'Paired per-seed differences of `{name}` (percentage points; {width}).', '',
+                     paired, '']
     text += [f'![{p.stem}]({p.name})' for p in figures]
     written['markdown'] = out_dir / 'report.md'
     written['markdown'].write_text('\n'.join(text) + '\n')
+    return written
+
+
+def _paired(results: Dict[str, Any], run: str, ref: Optional[str], metric: str,
+            suffix: Optional[str] = None) -> Dict[int, float]:
+    """Seed -> ``run``'s metric minus the reference's (another run, or a control ``suffix``)."""
+    groups = _groups(results['runs'])
+    values = {r['seed']: r['metrics'][metric] for r in groups.get(run, [])
+              if r.get('metrics', {}).get(metric) is not None}
+    if suffix is not None:
+        other = _control_values(results['runs'], metric, suffix)
+    else:
+        other = {r['seed']: r['metrics'][metric] for r in groups.get(ref, [])
+                 if r.get('metrics', {}).get(metric) is not None}
+    return {k: values[k] - other[k] for k in sorted(set(values) & set(other))}
+
+
+def length_report(results_by_length: Dict[int, Union[Dict[str, Any], str, Path]],
+                  out_dir: Union[str, Path], metric: str = 'finetune_top1',
+                  run: str = 'cmae', baseline: str = 'mae') -> Dict[str, Path]:
+    """Compare studies that differ only in pre-training length (the paper's Fig. 8 question).
+
+    Writes ``length.md`` (per length: each run's mean ± std, the paired ``run - baseline``
+    difference with its 95 % t-interval and sign-flip p, and each control and baseline without a
+    network) and ``length.png`` (left: accuracy against pre-training epochs, one line per run with
+    a ±std band, references dashed; right: the paired difference with its interval).
+
+    Args:
+        results_by_length: Pre-training epochs -> collected results (or their ``results.json``).
+        out_dir: Output folder.
+        metric: The metric compared.
+        run: The treatment run's name.
+        baseline: The run it is paired with.
+
+    Returns:
+        Dict[str, Path]: ``markdown`` and ``png``.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    loaded = {int(k): v if isinstance(v, dict) else json.loads(Path(v).read_text())
+              for k, v in sorted(results_by_length.items())}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f'# `{metric}` against pre-training length', '',
+             f'Paired per-seed differences `{run}` − `{baseline}` and against each reference, '
+             'percentage points, 95 % t-interval over seeds (n−1 degrees of freedom) and exact '
+             'sign-flip p-value (floor 2/2^n).', '',
+             '| pre-training epochs | study | compared | minus | seeds | mean ± std | '
+             'mean difference | 95 % interval | sign-flip p |', '|---|---|---|---|---|---|---|---|---|']
+    curves: Dict[str, Dict[int, List[float]]] = {}
+    diffs_by_length: Dict[int, Dict[int, float]] = {}
+    for epochs, results in loaded.items():
+        groups = _groups(results['runs'])
+        refs = [(baseline, None)] + [(label.split(' (')[0], suffix)
+                                     for suffix, label in CONTROLS.items()
+                                     if _control_values(results['runs'], metric, suffix)]
+        for name in (baseline, run):
+            values = _values(groups.get(name, []), metric)
+            curves.setdefault(name, {})[epochs] = values
+        for suffix, label in CONTROLS.items():
+            control = _control_values(results['runs'], metric, suffix)
+            if control:
+                curves.setdefault(label.split(' (')[0], {})[epochs] = list(control.values())
+        for name in (run, baseline):
+            for ref_name, suffix in refs:
+                if ref_name == name:
+                    continue
+                paired = _paired(results, name, ref_name, metric, suffix)
+                if not paired:
+                    continue
+                if name == run and suffix is None:
+                    diffs_by_length[epochs] = paired
+                mean, low, high = paired_interval(list(paired.values()))
+                interval = '—' if low is None else f'[{low:+.2f}, {high:+.2f}]'
+                flip = '—' if low is None else f'{sign_flip_p(list(paired.values())):.3g}'
+                lines.append(f'| {epochs} | {results["study"]} | {name} | {ref_name} | '
+                             f'{len(paired)} | {format_mean_std(_values(groups.get(name, []), metric))} | '
+                             f'{mean:+.2f} | {interval} | {flip} |')
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for k, (name, by_length) in enumerate(curves.items()):
+        xs = [x for x in sorted(by_length) if by_length[x]]
+        if not xs:
+            continue
+        means = [statistics.fmean(by_length[x]) for x in xs]
+        stds = [statistics.stdev(by_length[x]) if len(by_length[x]) > 1 else 0. for x in xs]
+        reference = name not in (run, baseline)
+        ax.plot(xs, means, marker='o', linestyle='--' if reference else '-',
+                color=f'C{k % 10}', label=name)
+        ax.fill_between(xs, [m - s for m, s in zip(means, stds)],
+                        [m + s for m, s in zip(means, stds)], color=f'C{k % 10}', alpha=0.15)
+    ax.set_xlabel('pre-training epochs')
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=6)
+    ax.set_title('mean ± std over seeds (references dashed)', fontsize=9)
+    for x, paired in diffs_by_length.items():
+        mean, low, high = paired_interval(list(paired.values()))
+        err = None if low is None else [[mean - low], [high - mean]]
+        bx.errorbar([x], [mean], yerr=err, marker='o', color='C3', capsize=4)
+        bx.scatter([x] * len(paired), list(paired.values()), color='k', s=10, zorder=3)
+    bx.axhline(0, color='0.5', linewidth=0.8)
+    bx.set_xlabel('pre-training epochs')
+    bx.set_ylabel(f'{run} − {baseline} (pp)')
+    bx.set_title('paired difference, 95 % t-interval; points: seeds', fontsize=9)
+    if loaded:
+        bx.set_xlim(min(loaded) - 2, max(loaded) + 2)
+    fig.tight_layout()
+    written = {'png': out_dir / 'length.png', 'markdown': out_dir / 'length.md'}
+    fig.savefig(written['png'], dpi=120)
+    plt.close(fig)
+    written['markdown'].write_text('\n'.join(lines) + f'\n\n![length]({written["png"].name})\n')
     return written

@@ -11,9 +11,10 @@
     python tools/study/study.py zoo [--check]    # Model Zoo files from the committed results
 
 Runs go to <work_root>/<study>/<run>_seed<k> (work_root: the study's, default work_dirs/studies;
---work-root overrides it). `run` skips finished runs and resumes interrupted ones; `collect` writes
-<work_root>/<study>/results.{json,csv}; several `run --only` processes may work on disjoint runs of
-one study at once (per-run locks; shared controls are computed once, under a lock); `report` reads results.json and writes report.md and the
+--work-root overrides it). `run` skips finished runs and resumes interrupted ones; several
+`run --only` processes may work on disjoint runs of one study at once (per-run locks; a control
+shared by runs is computed once, under a lock). `collect` writes
+<work_root>/<study>/results.{json,csv}; `report` reads results.json and writes report.md and the
 figures next to it (or into --out-dir). `zoo` regenerates the Model Zoo (metafiles, READMEs,
 docs/model_zoo.md) from the results committed under docs/results/; `zoo --check` fails if a
 committed file is stale.
