@@ -181,12 +181,12 @@ def test_gpu_check_without_cuda_asks_for_the_smoke_flag(tmp_path: Path) -> None:
     assert not (tmp_path / 'gpu_check.json').exists()
 
 
-def test_compiled_loss_equals_eager_and_the_shot_boundary_does_not_break_the_graph():
+def test_compiled_loss_equals_eager_and_has_no_graph_break():
     """The benchmark's ``compile`` variant on the Fashion-MNIST tiny ViT, two-shot L(0,10; 0.75,0.1):
-    the compiled ``model.loss`` gives the eager loss and gradients (same weights, same masks),
-    and dynamo's graph breaks (measured: 17 in the loss) all come from outside the masking code:
-    mmpretrain's DropPath (a numpy drop probability) and the head's per-shot error, whose
-    ``bool(removed.any())`` guards an empty shot (0, not NaN); none in the encoder's shots."""
+    dynamo traces the loss as one graph (it was 18 before the drop-path rates became Python
+    floats and the per-shot errors lost their ``bool(removed.any())`` host sync), and the
+    compiled ``model.loss`` gives the eager loss and gradients (same weights, same masks).
+    The other families: ``tests/test_compile.py``."""
     import copy
 
     import torch
@@ -199,11 +199,10 @@ def test_compiled_loss_equals_eager_and_the_shot_boundary_does_not_break_the_gra
     cfg = load_config(spec.config, spec.overrides, spec.drop)
     torch.manual_seed(0)
     eager = build_model(cfg, torch.device('cpu'))
-    compiled = copy.deepcopy(eager)
     batch = BatchMaker(cfg, 8, seed=0)()
     found = graph_breaks(eager, batch)
-    assert found['breaks'] > 0 and found['reasons']
-    assert all(' at drop.py:' in r or ' at cmae_head.py:' in r for r in found['reasons']), found
+    assert (found['graphs'], found['breaks']) == (1, 0), found['reasons']
+    compiled = copy.deepcopy(eager)  # after the trace, which updated the head's running mean
     compile_loss(compiled)
     grads = []
     # fallback_random: compiled code draws its random numbers as eager torch does (inductor's own

@@ -257,6 +257,28 @@ def test_pixel_baselines_choose_on_validation_and_score_the_test_images(tmp_path
     assert pixel_baselines(cfg, ckpt, 0, labels_per_class=5, data_root=str(root)) == metrics
 
 
+def test_study_controls_command_computes_a_seeds_controls_ahead_of_the_runs(tmp_path):
+    """`study.py controls STUDY --seeds 1` (as a user runs it) computes seed 1's pixel baselines
+    into the shared controls folder, where the runs' evaluations then find them; a seed the study
+    does not have is refused in one line."""
+    import yaml
+
+    root = write_tiny_fmnist(tmp_path / 'data', gz=False, train_per_class=12, test_per_class=3)
+    study = tmp_path / 'study.yml'
+    study.write_text(yaml.safe_dump(dict(
+        name='tiny', base_config=PRETRAIN, seeds=[0, 1], work_root=str(tmp_path / 'studies'),
+        runs=[dict(name='mae', mask_layers=[0], mask_ratios=[0.75])],
+        evaluations=[dict(name='pixel_baselines', labels_per_class=5, data_root=str(root),
+                          controls_dir=str(tmp_path / 'controls'))])))
+    done = run_tool(['tools/study/study.py', 'controls', str(study), '--seeds', '1'], cwd=tmp_path)
+    assert done.returncode == 0, output_of(done)
+    assert 'seed 1: finetune_top1_pixel_logreg=' in done.stdout
+    saved = list((tmp_path / 'controls').glob('pixels-*_seed*/pixels.json'))
+    assert [p.parent.name.split('_')[-1] for p in saved] == ['seed1']
+    bad = run_tool(['tools/study/study.py', 'controls', str(study), '--seeds', '7'], cwd=tmp_path)
+    assert bad.returncode == 2 and 'seeds [7] are not seeds of tiny' in bad.stderr
+
+
 def test_pretrain_then_finetune_configs_train_through_the_tools(tmp_path):
     """One pre-training epoch (two iterations), then fine-tuning from it (strict load) and from
     scratch, then tools/test.py: all as a user runs them."""

@@ -304,7 +304,8 @@ def test_registry_build_loss_keys_and_backward():
     losses = model(x, None, mode='loss')
     handle.remove()
     assert set(losses) == {'loss', 'rec_err_shot1', 'rec_err_shot2', f'{MASKED_CELLS_KEY}1',
-                           f'{MASKED_CELLS_KEY}2', 'rec_err_trivial'}
+                           f'{MASKED_CELLS_KEY}2', 'rec_err_trivial',
+                           'rec_err_mean_patch'}
     assert [k for k in losses if 'loss' in k] == ['loss']  # only this one is optimised
     assert losses[f'{MASKED_CELLS_KEY}1'].item() == 10
     assert losses[f'{MASKED_CELLS_KEY}2'].item() == 2

@@ -5,8 +5,12 @@
 * ``--resume`` after a SIGKILL continues with the same per-iteration losses as a run never stopped;
 * ``tools/dist_train.sh`` with 2 processes equals one process with the same total batch;
 * bad configs, missing data roots, unknown types, existing work dirs fail before training starts;
-* a NaN loss stops the run before the optimizer step, naming the iteration and the resume command.
+* a NaN loss stops the run before the optimizer step, naming the iteration and the resume command;
+* importing cmae_mm replaces no upstream component; every training config chooses the suite's
+  checkpoint hook, atomic backend and reliability hooks by name;
+* the tools report the suite's input errors in one line and keep the traceback of anything else.
 """
+import argparse
 import json
 import os
 import re
@@ -32,7 +36,7 @@ def test_every_registered_name_resolves_after_import_cmae_mm():
         from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
         names = {
             LOOPS: ['RobustnessTestLoop'],
-            HOOKS: ['NonFiniteLossHook', 'RNGStateHook'],
+            HOOKS: ['NonFiniteLossHook', 'RNGStateHook', 'ResumeCheckHook', 'SafeCheckpointHook'],
             OPTIM_WRAPPER_CONSTRUCTORS: ['BackboneLayerDecayOptimWrapperConstructor'],
             TRANSFORMS: ['PatchOcclusion', 'PatchShuffle', 'LoadRandomResizedCrop'],
             DATASETS: ['ImageNet100', 'StanfordDogs', 'TinyImageNet'],
@@ -47,6 +51,98 @@ def test_every_registered_name_resolves_after_import_cmae_mm():
                             cwd=REPO, timeout=300)
     assert result.returncode == 0, output_of(result)[-3000:]
     assert 'MISSING []' in result.stdout
+
+
+@pytest.fixture(scope='module')
+def import_report() -> str:
+    """What ``import cmae_mm`` changed, in a fresh process whose mmengine, mmpretrain, mmdet and
+    mmseg registries are complete before the import (``CHANGED``: every registered name and file
+    backend that is another object afterwards; ``UPSTREAM``: mmengine's ``CheckpointHook`` and
+    ``local`` backend; ``ADDED``: the suite's own)."""
+    code = textwrap.dedent('''
+        import importlib
+        import mmengine.fileio.backends as backends
+        from mmengine.registry import Registry
+
+        def snapshot():
+            entries = {}
+            for scope in ('mmengine', 'mmpretrain', 'mmdet', 'mmseg'):
+                module = importlib.import_module(f'{scope}.registry')
+                for attr, registry in vars(module).items():
+                    if isinstance(registry, Registry):
+                        for name, obj in registry.module_dict.items():
+                            entries[(scope, attr, name)] = obj
+            entries.update({('backend', k): v for k, v in backends.backends.items()})
+            entries.update({('prefix', k): v for k, v in backends.prefix_to_backends.items()})
+            return entries
+
+        for scope in ('mmpretrain', 'mmdet', 'mmseg'):  # every upstream module registered first
+            importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
+        before = snapshot()
+        import cmae_mm
+        after = snapshot()
+        changed = sorted(str(key) for key, obj in before.items() if after.get(key) is not obj)
+        print('CHANGED', changed)
+        from mmengine.fileio import LocalBackend, get_file_backend
+        from mmengine.hooks import CheckpointHook
+        from mmengine.registry import HOOKS
+        print('UPSTREAM', HOOKS.get('CheckpointHook') is CheckpointHook,
+              type(get_file_backend('/tmp/x.pth')) is LocalBackend)
+        print('ADDED', HOOKS.get('SafeCheckpointHook').__name__, backends.backends['atomic_local'].__name__)
+    ''')
+    result = subprocess.run([PYTHON, '-c', code], capture_output=True, text=True, env=tool_env(),
+                            cwd=REPO, timeout=600)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    return result.stdout
+
+
+def test_import_cmae_mm_keeps_mmengines_checkpoint_hook_and_local_backend(import_report):
+    """The suite once registered its checkpoint hook as ``CheckpointHook`` and its atomic file
+    backend as ``local`` with ``force=True``, changing every mmengine program that imported it; it
+    now adds ``SafeCheckpointHook`` and ``atomic_local``, which configs choose."""
+    assert 'UPSTREAM True True' in import_report, import_report
+    assert 'ADDED SafeCheckpointHook AtomicLocalBackend' in import_report
+
+
+def test_import_cmae_mm_replaces_no_upstream_component(import_report):
+    """No name that mmengine, mmpretrain, mmdet or mmseg register, and no file backend, is another
+    object after ``import cmae_mm``: the suite adds components under its own names only."""
+    assert 'CHANGED []' in import_report, import_report
+
+
+IN100 = REPO / 'configs' / 'selfsup' / 'in100'
+#: Every training config of the suite (all configs outside _base_ train). The 168 generated
+#: ImageNet-100 configs are two-line children of two bases: those are loaded instead, and each
+#: generated file is checked to set nothing but the model.
+TRAINING_CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py')
+                          if '_base_' not in p.parts and p.parent != IN100)
+
+
+def test_every_training_config_has_the_safe_checkpoint_hook_and_the_reliability_hooks():
+    import warnings
+
+    from mmengine.config import Config
+
+    in100_bases = set()
+    for path in sorted(IN100.glob('*.py')):
+        code = [line for line in path.read_text().splitlines() if line and not line.startswith('#')]
+        assert len(code) == 2 and code[0].startswith("_base_ = '../../_base_/") and \
+            code[1].startswith('model = dict(backbone='), path.name
+        in100_bases.add((IN100 / code[0].split("'")[1]).resolve())
+    assert len(in100_bases) == 2
+    wrong = []
+    for path in TRAINING_CONFIGS + sorted(in100_bases):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            cfg = Config.fromfile(str(path))
+        hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
+        missing = [h for h in ('RNGStateHook', 'NonFiniteLossHook', 'ResumeCheckHook') if h not in hooks]
+        checkpoint = cfg.default_hooks.checkpoint
+        safe = checkpoint.type == 'SafeCheckpointHook' and \
+            checkpoint.get('backend_args') == dict(backend='atomic_local')
+        if missing or not safe:
+            wrong.append(f'{path.relative_to(REPO)}: missing {missing}, checkpoint {checkpoint}')
+    assert len(TRAINING_CONFIGS) >= 70 and not wrong, '\n'.join(wrong)
 
 
 # ---- 2. checkpoints never run code -------------------------------------------------------------
@@ -163,7 +259,7 @@ def write_pretrain_config(path: Path, data_root: Path, max_epochs: int = 1,
                                    dict(type='RandomFlip', prob=0.5), dict(type='PackInputs')]))
         train_cfg = dict(max_epochs={max_epochs})
         default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
-                             checkpoint=dict(type='CheckpointHook', interval=1))
+                             checkpoint=dict(interval=1))  # the suite's SafeCheckpointHook
         resume = False
         ''') + extra)
     return path
@@ -488,3 +584,94 @@ def test_full_disk_fails_with_one_line_and_keeps_the_previous_checkpoint(tmp_pat
         assert read_checkpoint(str(work / 'epoch_1.pth'))['meta']['epoch'] == 1
     finally:
         subprocess.run(['umount', str(disk)], capture_output=True)
+
+
+# ---- 10. one line for the suite's input errors, a traceback for everything else ---------------
+def train_args(config: Path, work_dir: Path, **overrides) -> argparse.Namespace:
+    """``tools/train.py``'s parsed command line with its defaults."""
+    args = dict(config=str(config), work_dir=str(work_dir), resume=None, resume_schedule=None,
+                amp=False, compile=False, no_validate=False, auto_scale_lr=False, cfg_options=None,
+                launcher='none', local_rank=0)
+    return argparse.Namespace(**dict(args, **overrides))
+
+
+def test_train_reports_input_errors_in_one_line_and_keeps_internal_tracebacks(tmp_path, monkeypatch):
+    from cmae_mm.engine import entrypoints
+
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    config = REPO / 'configs/selfsup/cmae_vit-tiny-p4_digits_demo.py'
+    # bad input, found where the config is validated: one line, exit status 1
+    with pytest.raises(SystemExit) as exit_info:
+        entrypoints.train(train_args(config, tmp_path / 'w', cfg_options={'default_scope': 'mmfoo'}))
+    assert str(exit_info.value.code).startswith("tools/train.py: error: config default_scope is 'mmfoo'")
+    assert '\n' not in str(exit_info.value.code)
+
+    # an internal error that happens to be a ValueError (a shape, a dtype, a torch check): raised
+    # as it is, so the tool prints its traceback
+    def broken_run(cfg, mode, prepare=None):
+        raise ValueError('mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)')
+
+    monkeypatch.setattr(entrypoints, 'run', broken_run)
+    with pytest.raises(ValueError, match='shapes cannot be multiplied'):
+        entrypoints.train(train_args(config, tmp_path / 'w'))
+
+
+# ---- 11. the RNG states are gathered only when a checkpoint is saved -------------------------
+def test_rng_state_hook_gathers_only_when_a_checkpoint_is_saved(tmp_path, monkeypatch):
+    """An iteration-based run of 10 iterations saving every 4 (and the last): the states are
+    gathered from the ranks 3 times, not 10, and each checkpoint holds them; the suite's
+    checkpoint hook keeps only the newest checkpoint, written atomically."""
+    import torch.distributed as dist
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+    from torch import nn
+
+    import cmae_mm.engine.hooks.rng_state_hook as rng_state_hook
+    from cmae_mm.engine.checkpoint import trusted_globals
+
+    class Toy(BaseModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(2, 1)
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            out = self.linear(inputs)
+            return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
+
+    gathers = []
+
+    def all_gather_object(output, obj):  # one rank of a distributed run
+        gathers.append(obj)
+        output[0] = obj
+
+    monkeypatch.setattr(rng_state_hook, 'is_distributed', lambda: True)
+    monkeypatch.setattr(rng_state_hook, 'get_world_size', lambda: 1)
+    monkeypatch.setattr(dist, 'all_gather_object', all_gather_object)
+    runner = Runner(
+        model=Toy(), work_dir=str(tmp_path), default_scope='mmpretrain',
+        train_dataloader=dict(dataset=[dict(inputs=torch.randn(2)) for _ in range(6)],
+                              sampler=dict(type='DefaultSampler', shuffle=True), batch_size=2,
+                              num_workers=0, collate_fn=dict(type='default_collate')),
+        train_cfg=dict(by_epoch=False, max_iters=10),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=4,
+                                           max_keep_ckpts=1, backend_args=dict(backend='atomic_local'))),
+        custom_hooks=[dict(type='RNGStateHook')])
+    runner.train()
+    assert len(gathers) == 3  # after iterations 4, 8 and 10 (the last)
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_10.pth']
+    assert not list(tmp_path.glob('.*.part'))
+    assert Path((tmp_path / 'last_checkpoint').read_text()).name == 'iter_10.pth'
+    with trusted_globals():
+        state = torch.load(tmp_path / 'iter_10.pth')['rng_state']
+    assert len(state) == 1 and torch.equal(state[0]['torch'], gathers[-1]['torch'])
+
+
+# ---- 12. tools use the installed package -------------------------------------------------------
+def test_no_tool_edits_sys_path():
+    """The package is installed (editable): no file under tools/ may put the repository on sys.path
+    (or PYTHONPATH), which would hide an import that only works from a checkout."""
+    offenders = [str(p.relative_to(REPO)) for p in sorted((REPO / 'tools').rglob('*'))
+                 if p.is_file() and p.suffix in ('.py', '.sh')
+                 and re.search(r'sys\.path\b|PYTHONPATH', p.read_text())]
+    assert not offenders, offenders

@@ -9,6 +9,7 @@ Examples::
     python tools/train.py configs/selfsup/cmae_vitb_300e.py
     python tools/train.py CONFIG --work-dir work_dirs/run1 --resume          # latest in work dir
     python tools/train.py CONFIG --resume work_dirs/run1/epoch_10.pth
+    python tools/train.py CONFIG --compile      # torch.compile the forward, eager optimizer step
     bash tools/dist_train.sh CONFIG 8 --auto-scale-lr                         # torchrun, 8 processes
 """
 import argparse
@@ -42,6 +43,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'from the saved step with the config\'s schedule (config)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed-precision training (GPUs only; fp32 is kept on CPU)')
+    parser.add_argument('--compile', action='store_true',
+                        help="torch.compile the model's forward (the optimizer step stays eager); "
+                        "the same as compile=dict(target='forward') in the config")
     parser.add_argument('--no-validate', action='store_true',
                         help='do not validate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',

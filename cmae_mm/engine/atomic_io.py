@@ -4,9 +4,12 @@ mmengine writes a checkpoint with one ``open(path, 'wb').write(bytes)``: a proce
 the write, or a disk that fills, leaves a truncated ``epoch_N.pth`` that looks like a good one to
 anything that lists the work dir (a study's progress, a user picking the newest file).
 :func:`atomic_write_bytes` writes to a temporary file in the same folder, ``fsync``-s it, renames
-it over the target and ``fsync``-s the folder. :class:`AtomicLocalBackend` makes mmengine's local
-file backend use it; importing :mod:`cmae_mm` registers it for every local path, so every
-checkpoint the Runner saves is written this way.
+it over the target and ``fsync``-s the folder. :class:`AtomicLocalBackend` is mmengine's local file
+backend with atomic ``put``/``put_text``, registered under its own name :data:`ATOMIC_BACKEND`
+(``'atomic_local'``, no URI prefix): mmengine's ``'local'`` backend is left as it is, and a config
+chooses the atomic one through the ``backend_args`` that mmengine's ``CheckpointHook`` accepts,
+``backend_args=dict(backend='atomic_local')`` (every training config of the suite does, with
+``SafeCheckpointHook``).
 """
 import errno
 import os
@@ -17,7 +20,10 @@ from typing import BinaryIO, Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
-__all__ = ['AtomicLocalBackend', 'DiskFullError', 'atomic_write_bytes', 'write_chunks']
+__all__ = ['ATOMIC_BACKEND', 'AtomicLocalBackend', 'DiskFullError', 'atomic_write_bytes', 'write_chunks']
+
+#: The name under which :class:`AtomicLocalBackend` is registered (``backend_args=dict(backend=...)``).
+ATOMIC_BACKEND = 'atomic_local'
 
 #: Bytes per ``write`` call (fault-injection tests slow this function down).
 CHUNK = 16 << 20
@@ -90,5 +96,5 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write_bytes(obj.encode(encoding), filepath)
 
 
-# Local paths (no prefix) now resolve to the atomic backend, for every mmengine file write.
-register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+# A new backend name only: no prefix is mapped to it, mmengine's 'local' backend is untouched.
+register_backend(ATOMIC_BACKEND, AtomicLocalBackend)

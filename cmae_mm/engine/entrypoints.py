@@ -3,6 +3,8 @@
 The tools only parse arguments (mmpretrain's command line) and call :func:`train` or :func:`test`;
 every error a user can cause (bad paths, bad config values, unknown types, unsafe checkpoints, an
 existing work dir) ends the tool with one ``tools/<tool>.py: error: ...`` line and exit status 1.
+Only the suite's own input errors (:data:`USER_ERRORS`) are reported that way: any other exception,
+a ``ValueError`` from inside training included, keeps its traceback.
 """
 import argparse
 import logging
@@ -18,16 +20,20 @@ from mmengine.runner import Runner
 
 from .atomic_io import DiskFullError
 from .checkpoint import CheckpointMismatchError, UnsafeCheckpointError
+from .compile import compile_options
 from .cpu_compat import LauncherEnvError, MMCVOpsError
+from .errors import ConfigError
 from .hooks import NonFiniteLossError
 from .runner import UnknownTypeError, load_config, prepare_config, run, set_local_rank
 
 __all__ = ['USER_ERRORS', 'apply_train_args', 'test', 'train']
 
-#: Exceptions that mean "the input is wrong", reported as one line instead of a traceback.
-USER_ERRORS = (CheckpointMismatchError, DiskFullError, FileExistsError, FileNotFoundError, LauncherEnvError,
-               MMCVOpsError, NonFiniteLossError, UnknownTypeError, UnsafeCheckpointError,
-               ValueError)
+#: Exceptions that mean "the input is wrong", reported as one line instead of a traceback (the
+#: suite's own classes; :class:`~cmae_mm.engine.errors.ConfigError` is raised where the config and
+#: the command line are validated, ``ScheduleMismatchError`` is one).
+USER_ERRORS = (CheckpointMismatchError, ConfigError, DiskFullError, FileExistsError, FileNotFoundError,
+               LauncherEnvError, MMCVOpsError, NonFiniteLossError, UnknownTypeError,
+               UnsafeCheckpointError)
 
 
 def _fail(tool: str, error: object) -> None:
@@ -35,21 +41,28 @@ def _fail(tool: str, error: object) -> None:
 
 
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
-    """Apply ``--amp``, ``--resume`` (``--resume-schedule``), ``--no-validate`` and ``--auto-scale-lr``.
+    """Apply ``--amp``, ``--resume`` (``--resume-schedule``), ``--compile``, ``--no-validate`` and
+    ``--auto-scale-lr``.
+
+    ``--compile`` sets ``compile.target='forward'`` (keeping the config's other ``compile``
+    keywords): :class:`~cmae_mm.engine.compile.CMAERunner` compiles the model's forward and the
+    optimizer step stays eager. The config's ``compile`` value is checked here.
 
     Args:
         cfg: The config, modified in place.
         args: The parsed command line.
 
     Raises:
-        ValueError: ``--amp`` with a non-standard optimiser wrapper, or ``--auto-scale-lr`` with
+        ConfigError: ``--amp`` with a non-standard optimiser wrapper, or ``--auto-scale-lr`` with
             a config that has no ``auto_scale_lr.base_batch_size``.
+        ConfigError: An unsupported ``compile`` value
+            (:func:`~cmae_mm.engine.compile.compile_options`).
     """
     if args.amp:
         wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ValueError(f'--amp needs optim_wrapper type OptimWrapper or AmpOptimWrapper, '
-                             f'the config has {wrapper_type!r}')
+            raise ConfigError(f'--amp needs optim_wrapper type OptimWrapper or AmpOptimWrapper, '
+                              f'the config has {wrapper_type!r}')
         if not torch.cuda.is_available():
             print_log('--amp: no CUDA device; AMP is for GPUs (bf16 autocast on these CPUs is far '
                       'slower than fp32), training in fp32', logger='current', level=logging.WARNING)
@@ -66,6 +79,12 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
+    if getattr(args, 'compile', False):
+        # keep the config's torch.compile keywords, if any; only the forward is compiled
+        cfg.compile = cfg.get('compile') if isinstance(cfg.get('compile'), dict) else {}
+        cfg.compile.setdefault('target', 'forward')
+    compile_options(cfg.get('compile'))  # an unsupported value stops here, in one line
+
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -74,8 +93,8 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
     if args.auto_scale_lr:
         auto_scale_lr = cfg.get('auto_scale_lr')
         if not auto_scale_lr or 'base_batch_size' not in auto_scale_lr:
-            raise ValueError('--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the '
-                             'config (the total batch size its learning rate is set for)')
+            raise ConfigError('--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the '
+                              'config (the total batch size its learning rate is set for)')
         auto_scale_lr.enable = True
 
 
@@ -111,11 +130,11 @@ def enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
         show_dir: Output directory.
 
     Raises:
-        ValueError: If the config has no ``default_hooks.visualization``.
+        ConfigError: If the config has no ``default_hooks.visualization``.
     """
     hook = (cfg.get('default_hooks') or {}).get('visualization')
     if hook is None:
-        raise ValueError('--show-dir needs a visualization hook in default_hooks')
+        raise ConfigError('--show-dir needs a visualization hook in default_hooks')
     if scope == 'mmpretrain':
         hook.update(enable=True, interval=1, out_dir=show_dir)
     elif scope == 'mmdet':
@@ -166,8 +185,8 @@ def train(args: argparse.Namespace) -> None:
     """Train as ``tools/train.py``'s parsed command line says.
 
     Args:
-        args: ``config``, ``work_dir``, ``resume``, ``amp``, ``no_validate``, ``auto_scale_lr``,
-            ``cfg_options``, ``launcher``, ``local_rank``.
+        args: ``config``, ``work_dir``, ``resume``, ``amp``, ``compile``, ``no_validate``,
+            ``auto_scale_lr``, ``cfg_options``, ``launcher``, ``local_rank``.
     """
     tool = 'tools/train.py'
     error = check_train_paths(args)
@@ -200,7 +219,7 @@ def test(args: argparse.Namespace) -> None:
         cfg = load_config(args.config, args.cfg_options)
         for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
             if cfg.get(key) is None:
-                raise ValueError(f'the config has no {key}: it cannot be tested')
+                raise ConfigError(f'the config has no {key}: it cannot be tested')
         cfg.load_from = args.checkpoint
         cfg.resume = False
         if args.perturb is not None:

@@ -18,7 +18,10 @@ from mmengine.registry import RUNNERS, Registry
 from mmengine.runner import Runner
 
 from .checkpoint import UnsafeCheckpointError, trusted_globals, unsafe_checkpoint_message
+from .compile import WORKING_KEY, CMAERunner, compile_options
 from .cpu_compat import apply_cpu_compat
+from .errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ['LAUNCHERS', 'RUN_MODES', 'SUPPORTED_SCOPES', 'UnknownTypeError', 'build_runner',
            'check_data_roots', 'check_work_dir', 'default_work_dir', 'load_config',
@@ -63,11 +66,11 @@ def register_scope(cfg: Config) -> str:
         The scope.
 
     Raises:
-        ValueError: If the config has no ``default_scope`` or one this suite does not support.
+        ConfigError: If the config has no ``default_scope`` or one this suite does not support.
     """
     scope = cfg.get('default_scope')
     if scope not in SUPPORTED_SCOPES:
-        raise ValueError(f'config default_scope is {scope!r}; supported scopes: '
+        raise ConfigError(f'config default_scope is {scope!r}; supported scopes: '
                          f'{", ".join(SUPPORTED_SCOPES)} (set default_scope in the config)')
     utils = importlib.import_module(f'{scope}.utils')
     register_all_modules = getattr(utils, 'register_all_modules', None)
@@ -96,9 +99,12 @@ def prepare_config(cfg: Config, config_path: str, work_dir: Optional[str], launc
 
     Returns:
         The config's scope.
+
+    Raises:
+        ConfigError: An unknown ``launcher`` or ``default_scope``.
     """
     if launcher not in LAUNCHERS:
-        raise ValueError(f'unknown launcher {launcher!r}; choose from {", ".join(LAUNCHERS)}')
+        raise ConfigError(f'unknown launcher {launcher!r}; choose from {", ".join(LAUNCHERS)}')
     scope = register_scope(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -218,10 +224,25 @@ def registry_hint(error: KeyError) -> Optional[str]:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Build the Runner: ``cfg.runner_type`` from the RUNNERS registry if given, else mmengine's."""
+    """Build the Runner: ``cfg.runner_type`` from the RUNNERS registry if given, else the suite's
+    :class:`~cmae_mm.engine.compile.CMAERunner` (mmengine's Runner whose ``compile`` option
+    compiles the model's forward and keeps the optimizer step eager).
+
+    Raises:
+        ConfigError: For an unsupported ``compile`` value, or ``compile`` with a ``runner_type``
+            that would compile mmengine's way (``train_step``, optimizer step included).
+    """
+    compiling = compile_options(cfg.get('compile', None)) is not None
     if 'runner_type' in cfg:
+        runner_cls = RUNNERS.get(cfg.runner_type) if isinstance(cfg.runner_type, str) \
+            else cfg.runner_type
+        if compiling and isinstance(runner_cls, type) and issubclass(runner_cls, Runner) \
+                and not issubclass(runner_cls, CMAERunner):
+            raise ConfigError(f'compile with runner_type={cfg.runner_type!r} would compile '
+                             f'train_step with the optimizer step, which dynamo cannot trace: '
+                             f"drop runner_type (or use 'CMAERunner') and set {WORKING_KEY}")
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return CMAERunner.from_cfg(cfg)
 
 
 def run(cfg: Config, mode: str, prepare: Optional[Callable[[Runner], None]] = None) -> None:

@@ -11,9 +11,12 @@ ConvNeXt V2       FCMAEConvNeXt               FCMAEDecoder        FCMAE
 ================  ==========================  ==================  ========================
 
 Downstream encoders with strict checkpoint loading: TransferViT, TransferSwin, TransferConvNeXt.
-The shot schedules of all of them are :mod:`cmae_mm.masking`.
+The shot schedules of all of them are :mod:`cmae_mm.masking`. :mod:`.losses` adds
+``TraceableLabelSmoothLoss``, mmpretrain's ``LabelSmoothLoss`` that ``torch.compile`` traces
+whole, under its own name (upstream's entry is left as it is).
 """
 from .backbones import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .selfsup import *  # noqa: F401,F403

@@ -431,7 +431,8 @@ def finetune(cfg, checkpoint: Path, seed: int, config: str = FINETUNE_CONFIG,
              data_root: Optional[str] = None, from_scratch: bool = True,
              cfg_options: Optional[Dict[str, Any]] = None,
              scratch: Optional[Dict[str, Any]] = None,
-             score_on: str = 'test', controls_dir: Optional[str] = None) -> Dict[str, float]:
+             score_on: str = 'test', controls_dir: Optional[str] = None,
+             controls_only: bool = False) -> Dict[str, float]:
     """End-to-end fine-tuning of the pre-trained encoder, and its from-scratch controls.
 
     Runs ``config`` (an mmpretrain ``ImageClassifier`` whose ``TransferViT`` loads the
@@ -462,9 +463,11 @@ def finetune(cfg, checkpoint: Path, seed: int, config: str = FINETUNE_CONFIG,
         score_on: ``'test'`` (final runs) or ``'val'`` (recipe search).
         controls_dir: Folder of the controls, shared by studies with the same subsets and
             recipes (default: ``<study dir>/controls``).
+        controls_only: Train and score only the controls (``study.py controls``: other
+            processes compute them while the pre-training runs).
 
     Returns:
-        Dict[str, float]: ``finetune_top1`` and, with the controls,
+        Dict[str, float]: ``finetune_top1`` (not with ``controls_only``) and, with the controls,
         ``finetune_top1_from_scratch`` and ``finetune_top1_from_scratch_tuned`` (percent).
     """
     options = subset_options(seed, labels_per_class, data_root)
@@ -472,9 +475,12 @@ def finetune(cfg, checkpoint: Path, seed: int, config: str = FINETUNE_CONFIG,
         options.update(schedule_options(epochs))
     options.update(cfg_options or {})
     suffix = '' if score_on == 'test' else f'_{score_on}'
-    metrics = {'finetune_top1': finetune_top1(
-        config, Path(checkpoint).parent / f'finetune{suffix}',
-        {**options, 'model.backbone.init_cfg.checkpoint': str(checkpoint)}, score_on=score_on)}
+    metrics = {}
+    if not controls_only:
+        metrics['finetune_top1'] = finetune_top1(
+            config, Path(checkpoint).parent / f'finetune{suffix}',
+            {**options, 'model.backbone.init_cfg.checkpoint': str(checkpoint)},
+            score_on=score_on)
     if from_scratch:
         control_dir = _control_dir(checkpoint, 'finetune', [config, options], seed, controls_dir)
         with _control_lock(control_dir):
@@ -529,7 +535,8 @@ def _pixel_classifier(kind: str, value: float):
 
 def pixel_baselines(cfg, checkpoint: Path, seed: int, labels_per_class: int = 100,
                     data_root: Optional[str] = None, metric: str = 'finetune_top1',
-                    controls_dir: Optional[str] = None) -> Dict[str, float]:
+                    controls_dir: Optional[str] = None, controls_only: bool = False
+                    ) -> Dict[str, float]:
     """Classifiers without a network on the raw pixels of the same labelled images.
 
     Logistic regression, k-NN and an RBF SVM (scikit-learn, pixels scaled to [0, 1]) are fitted
@@ -547,6 +554,7 @@ def pixel_baselines(cfg, checkpoint: Path, seed: int, labels_per_class: int = 10
         data_root: Fashion-MNIST root; default: the pre-training dataset's.
         metric: The metric these are references of: the reports pair them with it.
         controls_dir: As :func:`finetune`'s.
+        controls_only: Accepted for ``study.py controls`` (everything here is a control).
 
     Returns:
         Dict[str, float]: ``<metric>_pixel_logreg``, ``_pixel_knn``, ``_pixel_svm`` (test top-1, %).
@@ -596,6 +604,9 @@ def _pixel_record(out: Path, root: str, labels_per_class: int, seed: int) -> Dic
         tmp.replace(out)
     return record
 
+
+#: The evaluations whose controls ``study.py controls`` can compute ahead of the runs.
+CONTROL_EVALUATIONS = ('finetune', 'pixel_baselines')
 
 EVALUATIONS: Dict[str, Callable[..., Dict[str, float]]] = {
     'linear_probe': linear_probe, 'finetune': finetune, 'pixel_baselines': pixel_baselines}

@@ -324,6 +324,45 @@ def evaluate_run(study: Study, run: StudyRun, checkpoint: Path) -> Dict[str, flo
     return metrics
 
 
+def compute_controls(study: Study, seeds: Optional[Sequence[int]] = None,
+                     out: Callable[..., None] = print) -> Dict[int, Dict[str, float]]:
+    """Compute the controls of a study's evaluations for some seeds, ahead of (or beside) its runs.
+
+    The controls of ``finetune`` (from scratch) and ``pixel_baselines`` depend only on the seed and
+    their recipe, and ``run`` reuses a control that is already there; computing them in other
+    processes while the pre-training runs keeps every core busy. Each control is computed under
+    its lock, so ``run`` and ``controls`` never train the same one twice.
+
+    Args:
+        study: The study.
+        seeds: Seeds to compute (default: all of the study's).
+        out: Progress printer (one line per seed).
+
+    Returns:
+        Dict[int, Dict[str, float]]: Seed -> control metrics.
+    """
+    from .evaluations import CONTROL_EVALUATIONS, EVALUATIONS
+
+    unknown = sorted(set(seeds or ()) - set(study.seeds))
+    if unknown:
+        raise ValueError(f'seeds {unknown} are not seeds of {study.name} ({list(study.seeds)})')
+    found: Dict[int, Dict[str, float]] = {}
+    runs = study.expand()
+    for seed in seeds or study.seeds:
+        run = next(r for r in runs if r.seed == seed)
+        cfg = _run_config(run)
+        metrics: Dict[str, float] = {}
+        with _in_repo_root():
+            for name, options in study.evaluations:
+                if name in CONTROL_EVALUATIONS:
+                    metrics.update(EVALUATIONS[name](cfg, run.work_dir / 'controls-only.pth',
+                                                     seed, controls_only=True, **options))
+        found[seed] = metrics
+        out(f'seed {seed}: ' + (' '.join(f'{k}={v:.2f}' for k, v in metrics.items())
+                                or 'no controls'))
+    return found
+
+
 def prepare_data(study: Study, dry_run: bool = False, out: Callable[[str], None] = print) -> None:
     """Write the study's ``prepare`` datasets (each preparer keeps data already on disk).
 

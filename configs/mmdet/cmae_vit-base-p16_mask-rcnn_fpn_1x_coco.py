@@ -26,8 +26,11 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    '../_base_/reliability_hooks.py',
 ]
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
+                                     backend_args=dict(backend='atomic_local')))
 embed_dims = 768
 model = dict(
     backbone=dict(

@@ -13,8 +13,11 @@
 # Which checkpoint: the default is the ImageNet-1K 300-epoch run (cmae_vitb_300e.py): paper
 # Sec. 3.2's 46.1 mIoU (MAE: 45.8, ..._mae-pt.py). Paper Tab. 5's segmentation (38.9 vs MAE 38.3)
 # comes from the ImageNet-100 study's ViT-B/16: ..._in100-pt.py and ..._in100-pt-mae.py.
-_base_ = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
+_base_ = ['mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
+          '../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
+                                     backend_args=dict(backend='atomic_local')))  # every 16k iterations
 model = dict(
     pretrained=None,
     backbone=dict(

@@ -49,6 +49,6 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1))
+    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))  # SafeCheckpointHook: pretrain_runtime
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -68,6 +68,6 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
+    checkpoint=dict(interval=1, max_keep_ckpts=2))  # SafeCheckpointHook: pretrain_runtime
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -30,8 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # the tool runs from any folder
+REPO = Path(__file__).resolve().parents[2]  # the config and the default data, from any folder
 
 CONFIG = 'configs/selfsup/fcmae/fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py'
 ATTO = dict(depths=[2, 2, 6, 2], channels=[40, 80, 160, 320])

@@ -5,6 +5,7 @@
     python tools/study/study.py run     STUDY.yml --launcher dist --gpus 8
     python tools/study/study.py run     STUDY.yml --launcher slurm --partition PART --gpus 8
     python tools/study/study.py run     STUDY.yml --only mae_seed0 --train-only   # evaluate later
+    python tools/study/study.py controls STUDY.yml --seeds 0 1   # the seeds' controls, meanwhile
     python tools/study/study.py collect configs/study/digits_mae_vs_cmae.yml
     python tools/study/study.py collect STUDY.yml --merge docs/results/<study>/results.json
     python tools/study/study.py report  configs/study/digits_mae_vs_cmae.yml
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from cmae_mm.study import StudySpecError, collect, load_study, plan, report, run
-from cmae_mm.study.runner import LAUNCHERS, StudyLockedError, plan_text
+from cmae_mm.study.runner import (LAUNCHERS, StudyLockedError, compute_controls, plan_text,
+                                  prepare_data)
 from cmae_mm.study.zoo import write_zoo
 
 
@@ -40,7 +42,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=('plan', 'run', 'collect', 'report', 'zoo'))
+    parser.add_argument('command', choices=('plan', 'run', 'controls', 'collect', 'report', 'zoo'))
     parser.add_argument('study', nargs='?', help='study file (YAML); not for zoo')
     parser.add_argument('--check', action='store_true', help='zoo: only list stale files')
     parser.add_argument('--work-root', help='parent of the study folder (overrides work_root)')
@@ -52,6 +54,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--dry-run', action='store_true', help='run: print the commands only')
     parser.add_argument('--only', nargs='+', metavar='RUN',
                         help='run: only these runs (<run> for all seeds, <run>_seed<k>)')
+    parser.add_argument('--seeds', nargs='+', type=int, metavar='K',
+                        help='controls: only these seeds (default: all)')
     parser.add_argument('--train-only', action='store_true',
                         help='run: pre-train only, evaluate later (no result.json is written)')
     parser.add_argument('--merge', metavar='RESULTS_JSON',
@@ -89,6 +93,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f'error: {e}', file=sys.stderr)
             return 2
         return int(any(o['action'] == 'failed' for o in outcomes))
+    elif args.command == 'controls':
+        try:
+            prepare_data(study)
+            compute_controls(study, args.seeds)
+        except ValueError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
     elif args.command == 'collect':
         try:
             results = collect(study, Path(args.merge) if args.merge else None)

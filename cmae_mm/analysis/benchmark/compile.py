@@ -11,11 +11,13 @@ def compile_loss(model: torch.nn.Module, **compile_cfg: Any) -> None:
     ``torch.compile``-d version; the data preprocessor, the backward (through AOTAutograd's
     compiled backward graphs) and the optimizer step stay eager.
 
-    mmengine's Runner option ``compile=True`` compiles ``model.train_step`` instead, optimizer step
-    included; with torch 2.14.1 dynamo fails there with an internal error while tracing
+    mmengine's own Runner option ``compile=True`` compiles ``model.train_step`` instead, optimizer
+    step included; with torch 2.14.1 dynamo fails there with an internal error while tracing
     ``AdamW.step`` over mmengine's parameter groups (``InternalTorchDynamoError: AttributeError:
-    'UserDefinedDictVariable' object has no attribute 'items'``, in ``_set_capturable``), so the
-    benchmark compiles the part that can be compiled.
+    'UserDefinedDictVariable' object has no attribute 'items'``, in ``_set_capturable``). Training
+    runs compile the model's forward instead (:mod:`cmae_mm.engine.compile`, ``compile=dict(
+    target='forward')`` or ``tools/train.py --compile``); the benchmark compiles ``model.loss``,
+    the same graph without the ``mode`` dispatch.
 
     Args:
         model: The model (changed in place).

@@ -1,24 +1,28 @@
-"""mmengine's ``CheckpointHook`` that deletes old checkpoints only after the new one is saved."""
+"""``SafeCheckpointHook``: mmengine's ``CheckpointHook`` that deletes old checkpoints only after the new
+one is saved. Registered under its own name; mmengine's ``CheckpointHook`` is left as it is."""
 from collections import deque
 
 from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
 from mmengine.registry import HOOKS
 
-__all__ = ['CheckpointHook']
+__all__ = ['SafeCheckpointHook']
 
 
-@HOOKS.register_module(name='CheckpointHook', force=True)
-class CheckpointHook(MMEngineCheckpointHook):
+@HOOKS.register_module()
+class SafeCheckpointHook(MMEngineCheckpointHook):
     """``CheckpointHook`` that saves the new checkpoint before removing the oldest kept one.
 
     mmengine 0.10.7 removes the oldest checkpoint beyond ``max_keep_ckpts`` *before* writing the
     new one: with ``max_keep_ckpts=1`` a run killed during the save, or a disk that fills, is
     left with no checkpoint at all, and ``last_checkpoint`` names a deleted file. Here the new
-    checkpoint is written first (atomically: :mod:`cmae_mm.engine.atomic_io`), then
-    ``last_checkpoint`` is updated, then the oldest checkpoint is removed, so the disk briefly
-    holds ``max_keep_ckpts + 1`` checkpoints. Registered under mmengine's name, so every config's
-    ``dict(type='CheckpointHook', ...)`` builds this class once :mod:`cmae_mm` is imported. All
-    arguments are mmengine's.
+    checkpoint is written first, then ``last_checkpoint`` is updated, then the oldest checkpoint
+    is removed, so the disk briefly holds ``max_keep_ckpts + 1`` checkpoints.
+
+    All arguments are mmengine's. With ``backend_args=dict(backend='atomic_local')``
+    (:mod:`cmae_mm.engine.atomic_io`) each checkpoint file is written atomically (a temporary
+    file renamed into place), so a killed save leaves no truncated ``epoch_N.pth``. Every training
+    config of the suite sets both (``default_hooks.checkpoint``); ``last_checkpoint`` itself is
+    written by mmengine with a plain ``open()``, after the checkpoint it names is complete.
     """
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:

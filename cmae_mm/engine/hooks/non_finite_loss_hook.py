@@ -9,6 +9,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
+from ..errors import ConfigError
+
 __all__ = ['NonFiniteLossError', 'NonFiniteLossHook']
 
 
@@ -43,7 +45,7 @@ class NonFiniteLossHook(Hook):
 
     def __init__(self, skip: bool = False, max_skips: int = 10) -> None:
         if not isinstance(max_skips, int) or max_skips < 1:
-            raise ValueError(f'NonFiniteLossHook max_skips={max_skips!r}: must be an int >= 1')
+            raise ConfigError(f'NonFiniteLossHook max_skips={max_skips!r}: must be an int >= 1')
         self.skip = bool(skip)
         self.max_skips = max_skips
         self.skipped = 0

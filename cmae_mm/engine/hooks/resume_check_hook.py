@@ -17,6 +17,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
+from ..errors import ConfigError
+
 __all__ = ['RESUME_SCHEDULE_MODES', 'ResumeCheckHook', 'ScheduleMismatchError']
 
 #: Values of the config key ``resume_schedule`` (``tools/train.py --resume-schedule``).
@@ -25,7 +27,7 @@ RESUME_SCHEDULE_MODES = ('checkpoint', 'config')
 SCHEDULE_FIELDS = ('begin', 'end', 'T_max')
 
 
-class ScheduleMismatchError(ValueError):
+class ScheduleMismatchError(ConfigError):
     """The config's lr schedule differs from the one saved in the checkpoint being resumed."""
 
 
@@ -87,8 +89,8 @@ class ResumeCheckHook(Hook):
             return
         mode = runner.cfg.get('resume_schedule', 'checkpoint')
         if mode not in RESUME_SCHEDULE_MODES:
-            raise ValueError(f'resume_schedule={mode!r}; allowed: '
-                             f'{", ".join(RESUME_SCHEDULE_MODES)}')
+            raise ConfigError(f'resume_schedule={mode!r}; allowed: '
+                              f'{", ".join(RESUME_SCHEDULE_MODES)}')
         current, saved = runner.param_schedulers, checkpoint['param_schedulers']
         if isinstance(current, dict) or isinstance(saved, dict):
             return  # per-optimizer schedulers: not compared

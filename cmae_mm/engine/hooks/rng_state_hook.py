@@ -7,10 +7,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from mmengine.dist import get_rank, get_world_size, is_distributed
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
-from mmengine.runner import EpochBasedTrainLoop
 
 __all__ = ['RNGStateHook', 'get_rng_state', 'set_rng_state']
 
@@ -62,10 +61,13 @@ class RNGStateHook(Hook):
     A checkpoint from another world size cannot be matched rank by rank: then the states are not
     restored and a warning says so (the run continues, re-seeded as before).
 
-    In a distributed run the states are gathered from every rank at the end of each epoch (of
-    each iteration with an iteration-based loop), by all ranks together, *before*
-    ``CheckpointHook`` saves: mmengine saves on rank 0 only, so a collective inside
-    ``before_save_checkpoint`` would wait forever for the other ranks.
+    In a distributed run the states are gathered from every rank by all ranks together, *before*
+    the checkpoint hook saves: mmengine saves on rank 0 only, so a collective inside
+    ``before_save_checkpoint`` would wait forever for the other ranks. They are gathered only
+    after the training epochs or iterations at which a checkpoint hook (mmengine's
+    ``CheckpointHook`` or a subclass) saves, by that hook's own ``interval``/``save_begin``/
+    ``save_last`` rule, and before a validation whose ``save_best`` may save: an
+    iteration-based run of 160k iterations gathers at its checkpoints, not at every iteration.
     """
 
     priority = 'VERY_HIGH'  # gather before CheckpointHook (VERY_LOW) saves in after_train_*
@@ -73,8 +75,9 @@ class RNGStateHook(Hook):
     def __init__(self) -> None:
         self._pending = None
         self._gathered: Optional[List] = None
+        self._gathered_at: Optional[int] = None  # runner.iter of the last gather
 
-    def _gather(self) -> None:
+    def _gather(self, runner) -> None:
         state = get_rng_state()
         if is_distributed():
             states: List = [None] * get_world_size()
@@ -82,15 +85,48 @@ class RNGStateHook(Hook):
         else:
             states = [state]
         self._gathered = states
+        self._gathered_at = runner.iter
+
+    @staticmethod
+    def _checkpoint_hooks(runner) -> List[CheckpointHook]:
+        """The runner's checkpoint hooks (mmengine's ``CheckpointHook`` and its subclasses)."""
+        return [hook for hook in runner.hooks if isinstance(hook, CheckpointHook)]
+
+    def _saves_now(self, runner, by_epoch: bool) -> bool:
+        """Whether a checkpoint hook saves after this training epoch (``by_epoch``) or iteration.
+
+        The rule of mmengine's ``CheckpointHook.after_train_epoch``/``after_train_iter``, asked
+        with the hook's own settings and ``Hook``'s schedule helpers.
+        """
+        for hook in self._checkpoint_hooks(runner):
+            if hook.by_epoch != by_epoch:
+                continue
+            if by_epoch:
+                due = hook.every_n_epochs(runner, hook.interval, hook.save_begin) or (
+                    hook.save_last and hook.is_last_train_epoch(runner))
+            else:
+                due = hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or (
+                    hook.save_last and hook.is_last_train_iter(runner))
+            if due:
+                return True
+        return False
 
     def after_train_epoch(self, runner) -> None:
-        """Gather every rank's states (all ranks take part) before the epoch's checkpoint."""
-        self._gather()
+        """Gather every rank's states (all ranks take part) if the epoch ends with a checkpoint."""
+        if self._saves_now(runner, by_epoch=True):
+            self._gather(runner)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        """With an iteration-based loop, gather before each iteration's possible checkpoint."""
-        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
-            self._gather()
+        """Gather every rank's states if a checkpoint is saved after this iteration."""
+        if self._saves_now(runner, by_epoch=False):
+            self._gather(runner)
+
+    def before_val(self, runner) -> None:
+        """Gather the states of the last training step before a validation that may save the best
+        checkpoint (``save_best``), unless they were gathered at that step already."""
+        if self._gathered_at != runner.iter and any(
+                hook.save_best for hook in self._checkpoint_hooks(runner)):
+            self._gather(runner)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Add every rank's generator states (gathered just before) to ``checkpoint``."""

@@ -157,9 +157,10 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
         """
         if mask is None:
             return super().forward(x, None)
-        if not self._pipeline_mask_checked:
-            self._check_pipeline_mask(mask)
-            self._pipeline_mask_checked = True
+        # The one-time check reads the mask on the host; a compiled forward skips it (it would
+        # break the graph) and CMAESimMIM runs it eagerly on the data preprocessor's output.
+        if not torch.compiler.is_compiling() and not self._pipeline_mask_checked:
+            self.check_pipeline_mask(mask)
 
         # Shot 1, SimMIM's: one value per cell (its top-left model patch).
         shot_index = mask[:, ::self.cell_scale, ::self.cell_scale].flatten(1).long()
@@ -231,6 +232,25 @@ class CMAESimMIMSwinTransformer(SimMIMSwinTransformer):
         new = self._expand_cells(shot_index == shot + 1, per_cell).flatten(1)
         w = new.unsqueeze(-1).type_as(token)
         return x * (1. - w) + token.expand(B, x.shape[1], -1) * w
+
+    def check_pipeline_mask(self, mask: torch.Tensor) -> None:
+        """Check, once, that the pipeline's masks are SimMIM's cell masks for this geometry.
+
+        The first masked forward in eager mode calls it (and :class:`CMAESimMIM` on the first
+        preprocessed training batch, so that a compiled forward is checked too); later calls
+        return at once.
+
+        Args:
+            mask (torch.Tensor): (B, H/p, W/p) pipeline masks.
+
+        Raises:
+            ValueError: If the mask is not a 0/1 mask constant on ``mask_cell`` cells or does
+                not mask ``ceil(num_cells * η_1)`` cells per image.
+        """
+        if self._pipeline_mask_checked:
+            return
+        self._check_pipeline_mask(mask)
+        self._pipeline_mask_checked = True
 
     def _check_pipeline_mask(self, mask: torch.Tensor) -> None:
         """Check that ``mask`` is SimMIM's cell mask for this geometry and ``η_1``."""

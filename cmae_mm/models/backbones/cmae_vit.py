@@ -6,6 +6,7 @@ from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.registry import MODELS
 
 from ...masking import ShotSchedule, random_keep
+from ..utils import python_float_drop_probs
 
 
 def _gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -56,6 +57,8 @@ class CMAEViT(MAEViT):
                 f'CMAEViT got img_size={img_size!r} with patch_size={patch_size!r}: the image side '
                 f'must be a positive multiple of the patch size (e.g. 224 with 16).')
         super().__init__(arch=arch, img_size=img_size, patch_size=patch_size, **kwargs)
+        # mmpretrain gives each block a numpy drop-path rate: dynamo would break the graph there
+        python_float_drop_probs(self)
         self.schedule = ShotSchedule(
             mask_layers, mask_ratios, num_layers=self.num_layers, num_tokens=self.num_patches)
         # MAEViT's single ratio, kept meaningful for code that reads it: the first shot's ratio.

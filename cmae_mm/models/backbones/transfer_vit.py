@@ -1,9 +1,10 @@
 """The Conditional MAE encoder for downstream transfer, loading its checkpoint strictly."""
-from typing import List, Tuple
+from typing import Any, List, Tuple
 
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 
+from ..utils import python_float_drop_probs
 from .strict_pretrained import StrictPretrainedMixin
 
 
@@ -26,7 +27,14 @@ class TransferViT(StrictPretrainedMixin, VisionTransformer):
     sizes they are interpolated on the fly, as in ``VisionTransformer``. All arguments are those of
     ``VisionTransformer``; a dense model uses ``out_type='featmap'`` and ``out_indices``, giving a
     tuple of (B, C, H/p, W/p) maps.
+
+    The blocks' drop-path rates are Python floats (mmpretrain's are numpy floats, on which
+    ``torch.compile`` breaks the graph at every block); the values are the same.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        python_float_drop_probs(self)
 
     def expected_differences(self) -> Tuple[List[str], List[str]]:
         """Glob patterns of the (missing, unexpected) keys allowed when loading a checkpoint."""

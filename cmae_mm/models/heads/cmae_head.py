@@ -1,9 +1,12 @@
 """Reconstruction head of Conditional MAE: union target, optional per-shot weights, per-shot logs."""
+from functools import partial
 from typing import Dict, Optional, Sequence
 
 import torch
 from mmpretrain.models.heads import MAEPretrainHead
 from mmpretrain.registry import MODELS
+
+from ..utils import masked_error_or_zero
 
 #: Prefix of the logged per-shot reconstruction errors. mmengine's ``parse_losses`` sums every key
 #: containing "loss" into the optimised total, so these keys must not contain it.
@@ -61,9 +64,10 @@ class CMAEPretrainHead(MAEPretrainHead):
             shot_weights = tuple(float(w) for w in shot_weights)
         self.shot_weights = shot_weights
         # Running sum and count of the training targets per patch position (not saved: a
-        # statistic of the log, rebuilt after a resume).
+        # statistic of the log, rebuilt after a resume). The count is a tensor, not a Python int,
+        # so that a compiled forward neither syncs on it nor recompiles at every step.
         self.register_buffer('_patch_sum', torch.zeros(0), persistent=False)
-        self._patch_count = 0
+        self.register_buffer('_patch_count', torch.zeros((), dtype=torch.long), persistent=False)
 
     def to_image(self, pred: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """Turn a prediction into an image in the input's normalised space (for visualisation).
@@ -119,30 +123,50 @@ class CMAEPretrainHead(MAEPretrainHead):
                              f'{len(self.shot_weights)} entries but the schedule has '
                              f'{num_shots} shots.')
         target = self.construct_target(target)
-        per_shot = []
-        for s in range(1, num_shots + 1):
-            removed_s = (shot_index == s).to(pred.dtype)
-            per_shot.append(
-                self.loss_module(pred, target, removed_s) if bool(removed_s.any())
-                else pred.new_zeros(()))
+        union = (shot_index > 0).to(pred.dtype)
+        per_shot = [self._shot_error(pred, target, shot_index, s, union)
+                    for s in range(1, num_shots + 1)]
         if self.shot_weights is None:
-            loss = self.loss_module(pred, target, (shot_index > 0).to(pred.dtype))
+            loss = self.loss_module(pred, target, union)
         else:
             loss = sum(w * err for w, err in zip(self.shot_weights, per_shot))
         losses = dict(loss=loss)
         for s, err in enumerate(per_shot, start=1):
             losses[f'{SHOT_ERROR_KEY}{s}'] = err.detach()
         with torch.no_grad():
-            zeros = torch.zeros_like(pred)
-            if self.shot_weights is None:
-                trivial = self.loss_module(zeros, target, (shot_index > 0).to(pred.dtype))
-            else:
-                trivial = sum(w * (self.loss_module(zeros, target, (shot_index == s).to(
-                    pred.dtype)) if bool((shot_index == s).any()) else pred.new_zeros(()))
-                    for s, w in enumerate(self.shot_weights, start=1))
-            losses[TRIVIAL_ERROR_KEY] = trivial
+            losses[TRIVIAL_ERROR_KEY] = self._weighted_error(
+                torch.zeros_like(pred), target, shot_index, union)
             losses[MEAN_PATCH_ERROR_KEY] = self._mean_patch_error(pred, target, shot_index)
         return losses
+
+    def _shot_error(self, pred: torch.Tensor, target: torch.Tensor, shot_index: torch.Tensor,
+                    shot: int, union: torch.Tensor) -> torch.Tensor:
+        """The loss averaged over the patches removed by ``shot``, 0 if it removed none.
+
+        No host synchronisation (:func:`~cmae_mm.models.utils.masked_error_or_zero`): a compiled
+        forward keeps one graph, and an empty shot gives 0 (not NaN) with zero gradients.
+
+        Args:
+            pred (torch.Tensor): (B, N, D) prediction.
+            target (torch.Tensor): (B, N, D) target patches.
+            shot_index (torch.Tensor): (B, N) long.
+            shot (int): ``s``, 1-based.
+            union (torch.Tensor): ``(shot_index > 0)`` in ``pred.dtype``, never empty.
+
+        Returns:
+            torch.Tensor: 0-dim error.
+        """
+        return masked_error_or_zero(partial(self.loss_module, pred, target),
+                                    (shot_index == shot).to(pred.dtype), union)
+
+    def _weighted_error(self, pred: torch.Tensor, target: torch.Tensor, shot_index: torch.Tensor,
+                        union: torch.Tensor) -> torch.Tensor:
+        """The optimised loss's form for another prediction: the loss over the union without
+        ``shot_weights``, else ``sum_s w_s * err_s`` (an empty shot contributes 0)."""
+        if self.shot_weights is None:
+            return self.loss_module(pred, target, union)
+        return sum(w * self._shot_error(pred, target, shot_index, s, union)
+                   for s, w in enumerate(self.shot_weights, start=1))
 
     def _mean_patch_error(self, pred: torch.Tensor, target: torch.Tensor,
                           shot_index: torch.Tensor) -> torch.Tensor:
@@ -150,20 +174,18 @@ class CMAEPretrainHead(MAEPretrainHead):
 
         In training mode the batch's targets (B, N, D) are first added to the running mean, so
         the first batch is scored against its own mean and every later one against all batches
-        seen so far.
+        seen so far. A model that has seen no training batch (eval) scores the batch against its
+        own mean patch.
         """
         if self.training:
             batch_sum = target.detach().sum(dim=0)
-            if self._patch_sum.shape != batch_sum.shape:
+            if self._patch_sum.shape != batch_sum.shape:  # shapes are static: no host sync
                 self._patch_sum = torch.zeros_like(batch_sum)
-                self._patch_count = 0
+                self._patch_count.zero_()
             self._patch_sum += batch_sum
             self._patch_count += target.shape[0]
-        if self._patch_sum.shape != target.shape[1:] or self._patch_count == 0:
-            return pred.new_full((), float('nan'))
-        mean = (self._patch_sum / self._patch_count).expand_as(pred)
-        if self.shot_weights is None:
-            return self.loss_module(mean, target, (shot_index > 0).to(pred.dtype))
-        return sum(w * (self.loss_module(mean, target, (shot_index == s).to(pred.dtype))
-                        if bool((shot_index == s).any()) else pred.new_zeros(()))
-                   for s, w in enumerate(self.shot_weights, start=1))
+        if self._patch_sum.shape != target.shape[1:]:  # no training batch seen (eval): its own
+            mean = target.mean(dim=0, keepdim=True).expand_as(pred)
+        else:
+            mean = (self._patch_sum / self._patch_count).expand_as(pred)
+        return self._weighted_error(mean, target, shot_index, (shot_index > 0).to(pred.dtype))

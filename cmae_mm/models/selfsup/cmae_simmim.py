@@ -1,5 +1,6 @@
 """Conditional SimMIM: SimMIM with multi-shot masking at Swin stage inputs."""
-from typing import Dict, List
+from functools import partial
+from typing import Any, Dict, List
 
 import torch
 from mmpretrain.models.selfsup.simmim import SimMIM
@@ -8,6 +9,31 @@ from mmpretrain.structures import DataSample
 
 from ...masking import ShotSchedule
 from ..heads.cmae_head import SHOT_CELLS_KEY, SHOT_ERROR_KEY, TRIVIAL_ERROR_KEY
+from ..utils import masked_error_or_zero
+
+
+class PipelineMaskCheck:
+    """Forward hook of the data preprocessor: the backbone's one-time pipeline-mask check.
+
+    The preprocessor runs eagerly in every training path (``train_step`` of the model or of its
+    DDP wrapper), also when the model's forward or loss is ``torch.compile``-d; the backbone's
+    own check in its forward is skipped there, since reading the mask on the host would break the
+    graph.
+
+    Args:
+        backbone (torch.nn.Module): A :class:`CMAESimMIMSwinTransformer`.
+    """
+
+    def __init__(self, backbone: torch.nn.Module) -> None:
+        self.backbone = backbone
+
+    def __call__(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        """Check the masks of the first preprocessed batch that carries them."""
+        if self.backbone._pipeline_mask_checked or not isinstance(output, dict):
+            return
+        samples = output.get('data_samples')
+        if samples and all('mask' in sample for sample in samples):
+            self.backbone.check_pipeline_mask(torch.stack([sample.mask for sample in samples]))
 
 
 @MODELS.register_module()
@@ -32,6 +58,8 @@ class CMAESimMIM(SimMIM):
                 or not hasattr(self.backbone, 'cells_to_patch_mask'):
             raise ValueError(f'CMAESimMIM needs a backbone with a shot schedule (e.g. '
                              f'CMAESimMIMSwinTransformer), got {type(self.backbone).__name__}.')
+        # The pipeline-mask check, eagerly on the first batch, also when the forward is compiled.
+        self.data_preprocessor.register_forward_hook(PipelineMaskCheck(self.backbone))
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -56,12 +84,10 @@ class CMAESimMIM(SimMIM):
             pred = pred.detach()
             for s in range(1, self.backbone.schedule.num_shots + 1):
                 cells = shot_index == s
-                if bool(cells.any()):
-                    shot_mask = self.backbone.cells_to_patch_mask(cells).to(union_mask.dtype)
-                    err = self.head.loss(pred, inputs, shot_mask)
-                else:
-                    err = pred.new_zeros(())
-                losses[f'{SHOT_ERROR_KEY}{s}'] = err
+                shot_mask = self.backbone.cells_to_patch_mask(cells).to(union_mask.dtype)
+                # 0 for a shot that masked nothing, without a host sync (one compiled graph)
+                losses[f'{SHOT_ERROR_KEY}{s}'] = masked_error_or_zero(
+                    partial(self.head.loss, pred, inputs), shot_mask, union_mask)
                 losses[f'{SHOT_CELLS_KEY}{s}'] = cells.sum(1).float().mean()
             losses[TRIVIAL_ERROR_KEY] = self.head.loss(torch.zeros_like(pred), inputs, union_mask)
         return losses

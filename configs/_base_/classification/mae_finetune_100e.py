@@ -11,6 +11,8 @@
 _base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
           '../reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
+                                     backend_args=dict(backend='atomic_local')))
 model = dict(backbone=dict(type='TransferViT'))
 # The two sample-level augmentations of the recipe, for configs that write their own pipeline at
 # another resolution (fill values in BGR order: images loaded by LoadImageFromFile).

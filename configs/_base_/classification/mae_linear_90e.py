@@ -5,6 +5,8 @@
 _base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py',
           '../reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
+                                     backend_args=dict(backend='atomic_local')))
 model = dict(backbone=dict(type='TransferViT'))
 train_dataloader = dict(batch_size=128)
 optim_wrapper = dict(optimizer=dict(lr=0.1 * 1024 / 256))

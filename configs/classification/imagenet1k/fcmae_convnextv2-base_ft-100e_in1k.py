@@ -14,6 +14,8 @@
 #   tools/dist_train.sh configs/classification/imagenet1k/fcmae_convnextv2-base_ft-100e_in1k.py 32
 _base_ = 'mmpretrain::convnext_v2/convnext-v2-base_32xb32_in1k.py'
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
+                                     backend_args=dict(backend='atomic_local')))
 model = dict(
     backbone=dict(
         type='TransferConvNeXt',

@@ -10,6 +10,8 @@
 _base_ = ['mmpretrain::simmim/benchmarks/swin-base-w7_8xb256-coslr-100e_in1k.py',
           '../../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
+                                     backend_args=dict(backend='atomic_local')))
 model = dict(backbone=dict(
     type='TransferSwin',
     init_cfg=dict(type='Pretrained', checkpoint='work_dirs/cmae_simmim_swinb_800e/epoch_800.pth',

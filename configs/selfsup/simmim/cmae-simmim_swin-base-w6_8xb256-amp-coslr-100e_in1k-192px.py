@@ -16,7 +16,8 @@ optim_wrapper = dict(optimizer=dict(fused=True), paramwise_cfg=dict(custom_keys=
     'norm': dict(decay_mult=0.0), 'bias': dict(decay_mult=0.0),
     'absolute_pos_embed': dict(decay_mult=0.), 'relative_position_bias_table': dict(decay_mult=0.),
     'mask_token': dict(decay_mult=0.)}))  # matches mask_token and mask_token_stage3
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook', interval=10, max_keep_ckpts=3,
+                                     backend_args=dict(backend='atomic_local')))
 resume = True  # a restarted job continues from its work dir's last_checkpoint
 # mmengine 0.10.7 tags a `mmpretrain::` base's collate_fn with `_scope_`, which default_collate
 # rejects: restate it.

@@ -18,7 +18,6 @@ case "${1:?pretrained or scratch}" in
   pretrained)  # MAE L(0; 0.75), 5 pre-training epochs; layer decay 0.75, lr 1e-3
     trial --name pt_30e --config "$FT" --checkpoint "$CKPT" --epochs 30
     trial --name pt_100e --config "$FT" --checkpoint "$CKPT" --epochs 100
-    trial --name pt_30e_mixup --config "$MIX" --checkpoint "$CKPT" --epochs 30
     ;;
   scratch)  # no layer decay; lr 1e-3
     trial --name scratch_100e --config "$SCRATCH" --epochs 100
