@@ -17,6 +17,19 @@ def timestamp_dirs(work_dir: Path) -> List[Path]:
     return sorted(p for p in work_dir.iterdir() if p.is_dir() and TIMESTAMP_DIR.match(p.name))
 
 
+def _accepted(path: Path, accept: Callable[[dict], bool]) -> List[dict]:
+    """The JSON objects of a log file, one per line, that ``accept`` takes (cut lines skipped)."""
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+        if isinstance(entry, dict) and accept(entry):
+            entries.append(entry)
+    return entries
+
+
 def last_logged_entry(work_dir: Path, files: Sequence[str], accept: Callable[[dict], bool]
                       ) -> Optional[Tuple[Path, dict]]:
     """The last JSON line that ``accept`` takes, from the newest launch that logged one.
@@ -33,18 +46,9 @@ def last_logged_entry(work_dir: Path, files: Sequence[str], accept: Callable[[di
     for stamp_dir in reversed(timestamp_dirs(work_dir)):
         for name in files:
             path = stamp_dir / name.format(stamp=stamp_dir.name)
-            if not path.is_file():
-                continue
-            last = None
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by a crash
-                if isinstance(entry, dict) and accept(entry):
-                    last = entry
-            if last is not None:
-                return stamp_dir, last
+            entries = _accepted(path, accept) if path.is_file() else []
+            if entries:
+                return stamp_dir, entries[-1]
     return None
 
 
@@ -67,17 +71,8 @@ def logged_entries(work_dir: Path, files: Sequence[str], accept: Callable[[dict]
     for stamp_dir in timestamp_dirs(work_dir):
         for name in files:
             path = stamp_dir / name.format(stamp=stamp_dir.name)
-            if not path.is_file():
-                continue
-            entries = []
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by a crash
-                if isinstance(entry, dict) and accept(entry):
-                    entries.append((stamp_dir, entry))
+            entries = _accepted(path, accept) if path.is_file() else []
             if entries:
-                found += entries
+                found += [(stamp_dir, entry) for entry in entries]
                 break
     return found
