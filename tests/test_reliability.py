@@ -87,7 +87,7 @@ def import_report() -> str:
         from mmengine.hooks import CheckpointHook
         from mmengine.registry import HOOKS
         print('UPSTREAM', HOOKS.get('CheckpointHook') is CheckpointHook,
-              type(get_file_backend('/tmp/x.pth')) is LocalBackend)
+              type(get_file_backend('work_dirs/x.pth')) is LocalBackend)
         print('ADDED', HOOKS.get('SafeCheckpointHook').__name__, backends.backends['atomic_local'].__name__)
     ''')
     result = subprocess.run([PYTHON, '-c', code], capture_output=True, text=True, env=tool_env(),

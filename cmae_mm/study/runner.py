@@ -771,7 +771,7 @@ def collect(study: Study, merge: Optional[Path] = None) -> Dict[str, Any]:
             ratios=list(r.spec.ratios) if r.spec.ratios else None, notation=r.spec.notation,
             loss=log.get('loss'), epoch=log.get('epoch'), iter=log.get('iter'),
             rec_err=log.get('rec_err', {}), rec_err_trivial=log.get('rec_err_trivial'),
-            rec_err_mean_patch=log.get('rec_err_mean_patch'),
+            rec_err_mean_patch=log.get('rec_err_mean_patch'), loss_lines=log.get('loss_lines'),
             metrics=metrics,
             git_commit=result.get('git_commit'), git_dirty=result.get('git_dirty'),
             wall_time_s=result.get('wall_time_s')))
