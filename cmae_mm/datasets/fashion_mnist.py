@@ -221,12 +221,17 @@ def validation_indices(labels: np.ndarray, seed: int = VAL_SEED) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
+def _split_sha1(indices: np.ndarray) -> str:
+    """The SHA-1 of a split's sorted indices (as little-endian int64), as recorded."""
+    return hashlib.sha1(indices.astype('<i8').tobytes()).hexdigest()
+
+
 def _split_record(labels: np.ndarray) -> dict:
     indices = validation_indices(labels)
     return dict(seed=VAL_SEED, fraction=f'1/{VAL_FRACTION_DIVISOR} of every class',
                 train_images=int(len(labels)), val_images=int(len(indices)),
                 val_per_class=np.bincount(labels[indices], minlength=NUM_CLASSES).tolist(),
-                sha1=hashlib.sha1(indices.astype('<i8').tobytes()).hexdigest(),
+                sha1=_split_sha1(indices),
                 indices=indices.tolist())
 
 
@@ -260,7 +265,7 @@ def _checked_validation_indices(root: Path, labels: np.ndarray) -> np.ndarray:
     path = Path(root) / VAL_SPLIT_FILE
     if path.is_file():
         recorded = json.loads(path.read_text())
-        sha1 = hashlib.sha1(indices.astype('<i8').tobytes()).hexdigest()
+        sha1 = _split_sha1(indices)
         if recorded.get('sha1') != sha1 or recorded.get('train_images') != len(labels):
             raise ValueError(
                 f'{path}: the recorded validation split (sha1 {recorded.get("sha1")}, '

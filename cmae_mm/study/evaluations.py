@@ -376,9 +376,8 @@ def finetune_top1(config: str, work_dir: Path, options: Dict[str, Any],
     _run_tool(['tools/test.py', config, str(final), '--work-dir', str(score_dir),
                '--cfg-options'] + score_args, log)
     metrics = read_test_metrics(score_dir)
-    tmp = saved.with_suffix('.json.part')
-    tmp.write_text(json.dumps(metrics, indent=2) + '\n')
-    tmp.replace(saved)
+    from ..engine.atomic_io import atomic_write_bytes
+    atomic_write_bytes((json.dumps(metrics, indent=2) + '\n').encode(), saved)
     return metrics['accuracy/top1']
 
 
@@ -599,9 +598,8 @@ def _pixel_record(out: Path, root: str, labels_per_class: int, seed: int) -> Dic
             record['classifiers'][kind] = dict(knob=knob, chosen=best, test_top1=test,
                                                val_top1={str(v): val[v] for v in grid})
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix('.json.part')
-        tmp.write_text(json.dumps(record, indent=2) + '\n')
-        tmp.replace(out)
+        from ..engine.atomic_io import atomic_write_bytes
+        atomic_write_bytes((json.dumps(record, indent=2) + '\n').encode(), out)
     return record
 
 

@@ -136,7 +136,8 @@ class CMAEPretrainHead(MAEPretrainHead):
         with torch.no_grad():
             losses[TRIVIAL_ERROR_KEY] = self._weighted_error(
                 torch.zeros_like(pred), target, shot_index, union)
-            losses[MEAN_PATCH_ERROR_KEY] = self._mean_patch_error(pred, target, shot_index)
+            losses[MEAN_PATCH_ERROR_KEY] = self._mean_patch_error(pred, target, shot_index,
+                                                                  union)
         return losses
 
     def _shot_error(self, pred: torch.Tensor, target: torch.Tensor, shot_index: torch.Tensor,
@@ -169,7 +170,7 @@ class CMAEPretrainHead(MAEPretrainHead):
                    for s, w in enumerate(self.shot_weights, start=1))
 
     def _mean_patch_error(self, pred: torch.Tensor, target: torch.Tensor,
-                          shot_index: torch.Tensor) -> torch.Tensor:
+                          shot_index: torch.Tensor, union: torch.Tensor) -> torch.Tensor:
         """The loss of predicting the running mean target patch at each position (no grad).
 
         In training mode the batch's targets (B, N, D) are first added to the running mean, so
@@ -188,4 +189,4 @@ class CMAEPretrainHead(MAEPretrainHead):
             mean = target.mean(dim=0, keepdim=True).expand_as(pred)
         else:
             mean = (self._patch_sum / self._patch_count).expand_as(pred)
-        return self._weighted_error(mean, target, shot_index, (shot_index > 0).to(pred.dtype))
+        return self._weighted_error(mean, target, shot_index, union)
