@@ -177,14 +177,18 @@ def test_no_committed_file_names_a_machine_path():
     assert not offenders, offenders
 
 
-USAGE_LINE = re.compile(r'tools/(?:dist_train|slurm_train)\.sh\s+(\S+\.py)\s+(\d+)')
+USAGE_LINE = re.compile(r'tools/(?:dist_train|slurm_train)\.sh\s+(\S+\.py)\s+(\d+)([^\n]*)')
 TOTAL_IN_NAME = re.compile(r'(\d+)xb(\d+)')
 
 
 def test_usage_lines_launch_the_gpus_of_the_total_batch():
     """Every `tools/dist_train.sh CONFIG N` line in a config header launches N processes whose
     per-GPU batch adds up to the config's total batch: auto_scale_lr.base_batch_size, else the
-    `<gpus>xb<batch>` of the file name (a mismatch silently trains with another lr per image)."""
+    `<gpus>xb<batch>` of the file name (a mismatch silently trains with another lr per image).
+    A `... N --keep-batch` line (fewer GPUs) must give a whole gradient accumulation instead."""
+    from cmae_mm.engine.errors import ConfigError
+    from cmae_mm.engine.keep_batch import keep_batch_accumulation
+
     checked, wrong = 0, []
     for config in sorted((REPO / 'configs').rglob('*.py')):
         for match in USAGE_LINE.finditer(config.read_text()):
@@ -200,6 +204,11 @@ def test_usage_lines_launch_the_gpus_of_the_total_batch():
                 total = int(named.group(1)) * int(named.group(2))
             assert total is not None, f'{target.name}: no auto_scale_lr and no NxbM in its name'
             checked += 1
-            if gpus * per_gpu != total:
+            if '--keep-batch' in match.group(3):
+                try:
+                    keep_batch_accumulation(total, per_gpu, gpus)
+                except ConfigError as e:
+                    wrong.append(f'{config.relative_to(REPO)}: {e}')
+            elif gpus * per_gpu != total:
                 wrong.append(f'{config.relative_to(REPO)}: {gpus} x {per_gpu} != {total}')
     assert checked >= 20 and not wrong, wrong

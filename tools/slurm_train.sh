@@ -5,6 +5,9 @@
 # SRUN_ARGS (extra srun arguments, e.g. "--quotatype=auto"). With GPUS_PER_NODE=0 no GPUs are
 # requested and GPUS tasks run on CPUs (gloo; set TASKS_PER_NODE, default 1).
 # Uses <repo>/.venv/bin/python if it exists, else python.
+# The recipe's total batch on fewer GPUs (gradient accumulation, schedules in optimizer steps):
+#   GPUS=2 GPUS_PER_NODE=2 bash tools/slurm_train.sh PARTITION cmae configs/selfsup/cmae_vitb_300e.py \
+#       work_dirs/cmae_vitb_300e --keep-batch                                   # 2 x 512 x 4 = 4096
 set -euo pipefail
 
 if [[ $# -lt 4 ]]; then

@@ -11,6 +11,9 @@ Examples::
     python tools/train.py CONFIG --resume work_dirs/run1/epoch_10.pth
     python tools/train.py CONFIG --compile      # torch.compile the forward, eager optimizer step
     bash tools/dist_train.sh CONFIG 8 --auto-scale-lr                         # torchrun, 8 processes
+    bash tools/dist_train.sh configs/selfsup/cmae_vitb_300e.py 2 --keep-batch  # 2 x 512 x 4 = 4096
+    python tools/train.py configs/mmdet/cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py \
+        --pretrained work_dirs/cmae_vitb_300e/epoch_300.pth                   # encoder, strictly
 """
 import argparse
 from typing import List, Optional
@@ -48,9 +51,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "the same as compile=dict(target='forward') in the config")
     parser.add_argument('--no-validate', action='store_true',
                         help='do not validate during training')
+    parser.add_argument('--keep-batch', action='store_true',
+                        help='keep the config\'s total batch (auto_scale_lr.base_batch_size) on '
+                        'fewer processes by gradient accumulation: accumulation = total / '
+                        '(per-GPU batch x processes); the lr, warm-up and schedule count optimizer '
+                        'steps as in the recipe')
+    parser.add_argument('--pretrained', metavar='CHECKPOINT',
+                        help='initialise the encoder (the innermost model.backbone) from CHECKPOINT, '
+                        'strictly: a pre-training checkpoint (backbone.* keys) or its backbone-only '
+                        'conversion (tools/model_converters/convert_cmae.py)')
     parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the learning rate by the total batch size over the config\'s '
-                        'auto_scale_lr.base_batch_size')
+                        help='scale the learning rate by the effective batch (per-GPU x '
+                        'processes x accumulation) over the config\'s auto_scale_lr.base_batch_size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, key=value (dotted keys, e.g. '
                         'train_cfg.max_epochs=1 model.backbone.drop_path_rate=0.1)')

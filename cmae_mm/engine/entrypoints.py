@@ -24,7 +24,10 @@ from .compile import compile_options
 from .cpu_compat import LauncherEnvError, MMCVOpsError
 from .errors import ConfigError
 from .hooks import NonFiniteLossError
-from .runner import UnknownTypeError, load_config, prepare_config, run, set_local_rank
+from .keep_batch import apply_auto_scale_lr, apply_keep_batch
+from .pretrained import apply_pretrained
+from .runner import (UnknownTypeError, load_config, prepare_config, register_scope, run,
+                     set_local_rank)
 
 __all__ = ['USER_ERRORS', 'apply_train_args', 'test', 'train']
 
@@ -41,12 +44,20 @@ def _fail(tool: str, error: object) -> None:
 
 
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
-    """Apply ``--amp``, ``--resume`` (``--resume-schedule``), ``--compile``, ``--no-validate`` and
-    ``--auto-scale-lr``.
+    """Apply ``--amp``, ``--resume`` (``--resume-schedule``), ``--compile``, ``--no-validate``,
+    ``--keep-batch``, ``--auto-scale-lr`` and ``--pretrained``.
 
     ``--compile`` sets ``compile.target='forward'`` (keeping the config's other ``compile``
     keywords): :class:`~cmae_mm.engine.compile.CMAERunner` compiles the model's forward and the
     optimizer step stays eager. The config's ``compile`` value is checked here.
+
+    ``--keep-batch`` keeps the recipe's total batch (``auto_scale_lr.base_batch_size``) on the
+    launcher's number of processes by gradient accumulation, with schedules that count optimizer
+    steps (:func:`~cmae_mm.engine.keep_batch.apply_keep_batch`). ``--auto-scale-lr`` scales the lr
+    by the effective batch, accumulation included
+    (:func:`~cmae_mm.engine.keep_batch.apply_auto_scale_lr`). ``--pretrained`` points the
+    encoder's ``init_cfg`` at a checkpoint, loaded strictly
+    (:func:`~cmae_mm.engine.pretrained.apply_pretrained`).
 
     Args:
         cfg: The config, modified in place.
@@ -57,6 +68,10 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
             a config that has no ``auto_scale_lr.base_batch_size``.
         ConfigError: An unsupported ``compile`` value
             (:func:`~cmae_mm.engine.compile.compile_options`).
+        ConfigError: ``--keep-batch`` with a total batch that the processes' batch does not
+            divide, or a config it cannot keep (one line naming the numbers).
+        ConfigError, CheckpointMismatchError: ``--pretrained`` with a config or a checkpoint it
+            cannot use.
     """
     if args.amp:
         wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -90,12 +105,22 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
         cfg.val_dataloader = None
         cfg.val_evaluator = None
 
+    launcher = getattr(args, 'launcher', 'none')
+    if getattr(args, 'keep_batch', False):
+        apply_keep_batch(cfg, args.config, launcher)
+
     if args.auto_scale_lr:
         auto_scale_lr = cfg.get('auto_scale_lr')
         if not auto_scale_lr or 'base_batch_size' not in auto_scale_lr:
             raise ConfigError('--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the '
                               'config (the total batch size its learning rate is set for)')
-        auto_scale_lr.enable = True
+        apply_auto_scale_lr(cfg, launcher)
+    elif (cfg.get('auto_scale_lr') or {}).get('enable') and 'base_batch_size' in cfg.auto_scale_lr:
+        apply_auto_scale_lr(cfg, launcher)  # enabled by the config: the same effective batch
+
+    if getattr(args, 'pretrained', None) is not None:
+        register_scope(cfg)  # the backbone's type is looked up in the config's registry
+        apply_pretrained(cfg, args.pretrained)
 
 
 def check_train_paths(args: argparse.Namespace) -> Optional[str]:
@@ -105,13 +130,17 @@ def check_train_paths(args: argparse.Namespace) -> Optional[str]:
         args: The parsed command line.
 
     Returns:
-        An error message, or None if the config and a local ``--resume`` checkpoint exist.
+        An error message, or None if the config and a local ``--resume`` or ``--pretrained``
+        checkpoint exist.
     """
     if not Path(args.config).is_file():
         return f'config file not found: {args.config}'
     resume = args.resume
     if resume not in (None, 'auto') and '://' not in resume and not Path(resume).is_file():
         return f'--resume checkpoint not found: {args.resume}'
+    pretrained = getattr(args, 'pretrained', None)
+    if pretrained is not None and '://' not in pretrained and not Path(pretrained).is_file():
+        return f'--pretrained checkpoint not found: {pretrained}'
     return None
 
 
@@ -186,7 +215,8 @@ def train(args: argparse.Namespace) -> None:
 
     Args:
         args: ``config``, ``work_dir``, ``resume``, ``amp``, ``compile``, ``no_validate``,
-            ``auto_scale_lr``, ``cfg_options``, ``launcher``, ``local_rank``.
+            ``keep_batch``, ``auto_scale_lr``, ``pretrained``, ``cfg_options``, ``launcher``,
+            ``local_rank``.
     """
     tool = 'tools/train.py'
     error = check_train_paths(args)

@@ -9,6 +9,8 @@
 #       --cfg-options optim_wrapper.optimizer.lr=1.6e-4
 # Fine-tuning: classification/imagenet1k/cmae_vit-base-p16_ft-100e_in1k_from800e.py (drop path 0.12).
 # MAE baseline (same recipe, L(0; 0.75)): mae_vitb_800e.py.
+# Same total batch on fewer GPUs: 2 GPUs x 512 x 4 accumulation = 4096 (lr schedule in steps):
+#   tools/dist_train.sh configs/selfsup/cmae_vitb_800e.py 2 --keep-batch
 _base_ = './cmae_vitb_300e.py'
 optim_wrapper = dict(optimizer=dict(lr=1.5e-4 * 4096 / 256))
 param_scheduler = [

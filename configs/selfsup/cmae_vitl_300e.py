@@ -16,6 +16,8 @@
 #       --cfg-options optim_wrapper.optimizer.lr=2e-5
 # Fine-tuning: classification/imagenet1k/cmae_vit-large-p16_ft-100e_in1k.py. MAE baseline:
 # mae_vitl_300e.py.
+# Same total batch on fewer GPUs: 2 GPUs x 128 x 4 accumulation = 1024 (lr schedule in steps):
+#   tools/dist_train.sh configs/selfsup/cmae_vitl_300e.py 2 --keep-batch
 _base_ = [
     '../_base_/models/cmae_vit-large-p16.py',
     '../_base_/datasets/imagenet_bs512_mae.py',

@@ -4,5 +4,7 @@
 # (L(0,10) on ViT-B's 12 blocks = two blocks before the end); on 24 blocks that position is
 # block 22. This config is that reading: blocks 0-21 see 49 patch tokens, blocks 22-23 see 44.
 #   tools/dist_train.sh configs/selfsup/cmae_vitl_300e_L0-22.py 8
+# Same total batch on fewer GPUs: 2 GPUs x 128 x 4 accumulation = 1024 (lr schedule in steps):
+#   tools/dist_train.sh configs/selfsup/cmae_vitl_300e_L0-22.py 2 --keep-batch
 _base_ = './cmae_vitl_300e.py'
 model = dict(backbone=dict(mask_layers=[0, 22], mask_ratios=[0.75, 0.1]))

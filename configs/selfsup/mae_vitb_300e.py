@@ -4,5 +4,7 @@
 # 45.8 mIoU of MAE vs 46.1 of Conditional-MAE on ADE20K
 # (mmseg/cmae_vit-base-p16_upernet_8xb2-160k_ade20k-512x512_mae-pt.py).
 #   tools/dist_train.sh configs/selfsup/mae_vitb_300e.py 8
+# Same total batch on fewer GPUs: 2 GPUs x 512 x 4 accumulation = 4096 (lr schedule in steps):
+#   tools/dist_train.sh configs/selfsup/mae_vitb_300e.py 2 --keep-batch
 _base_ = './cmae_vitb_300e.py'
 model = dict(backbone=dict(mask_layers=[0], mask_ratios=[0.75]))
