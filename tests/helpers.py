@@ -294,6 +294,96 @@ def shrink_pretrain_cfg(cfg: Config, data_root: Path, work_dir: Path, batch_size
     return cfg
 
 
+def tiny_vit_cfg_options(depth: int = 12) -> List[str]:
+    """``--cfg-options`` that make a ViT pre-training config the model of
+    :func:`shrink_pretrain_cfg` (same depth, 32-d tokens, 64x64 input, 8x8 patches, one 16-d decoder
+    block, the crop at 64 px), for ``tools/*.py`` subprocesses run as a user runs them.
+
+    Args:
+        depth: The config's encoder depth (kept, so that the shot schedule stays valid).
+
+    Returns:
+        ``key=value`` strings.
+    """
+    arch = dict(embed_dims=32, num_layers=depth, num_heads=2, feedforward_channels=64)
+    return (['model.backbone.arch._delete_=True']
+            + [f'model.backbone.arch.{k}={v}' for k, v in arch.items()]
+            + [f'model.backbone.img_size={TINY_IMG}', f'model.backbone.patch_size={TINY_PATCH}',
+               f'model.neck.num_patches={(TINY_IMG // TINY_PATCH)**2}',
+               f'model.neck.patch_size={TINY_PATCH}', 'model.neck.embed_dim=32',
+               'model.neck.decoder_embed_dim=16', 'model.neck.decoder_depth=1',
+               'model.neck.decoder_num_heads=2', f'model.head.patch_size={TINY_PATCH}',
+               f'train_dataloader.dataset.pipeline.0.scale={TINY_IMG}'])
+
+
+def write_own_images(root: Path, count: int = 6) -> List[Path]:
+    """A user's folder of unlabelled photographs: PNG and JPEG files of different sizes and
+    aspect ratios in nested sub-folders (one with an upper-case extension), plus a text file and an
+    empty sub-folder, which a reader of the images must skip.
+
+    Args:
+        root: The folder (created).
+        count: Number of images (at most 6).
+
+    Returns:
+        The image files, sorted.
+    """
+    layout = ('holiday/beach/img_000.jpg', 'holiday/img_001.PNG', 'img_002.png',
+              'scans/2024/01/img_003.jpeg', 'scans/img_004.png', 'img_005.JPG')
+    sizes = ((96, 72), (80, 80), (72, 120), (100, 64), (64, 64), (90, 70))  # (width, height)
+    written = []
+    for rel, (w, h), img in list(zip(layout, sizes, photos(128)))[:count]:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).resize((w, h), Image.BICUBIC).save(
+            path, **({'quality': 95} if path.suffix.lower() in ('.jpg', '.jpeg') else {}))
+        written.append(path)
+    (root / 'holiday' / 'notes.txt').write_text('not an image\n')
+    (root / 'empty_album').mkdir(parents=True, exist_ok=True)
+    return sorted(written)
+
+
+# ---- The hierarchical pre-training configs (SimMIM Swin, FCMAE ConvNeXt V2) at CPU size -------
+HIER_IMG = 96  # 3x3 mask cells of 32 px; Swin stage inputs of 24, 12, 6 and 3 tokens per side
+SWIN_ARCH = dict(embed_dims=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1])
+SWIN_WINDOW = 3
+CONVNEXT_ARCH = dict(depths=[1, 1, 1, 1], channels=[8, 16, 32, 64])
+RESIZED_CROPS = ('RandomResizedCrop', 'LoadRandomResizedCrop')  # mmpretrain's, cmae_mm's fused one
+
+
+def shrink_hierarchical_model(cfg: Config) -> Config:
+    """Shrink a CMAESimMIM or FCMAE pre-training config's model and crop to CPU size, keeping
+    the algorithm and the shot schedule: Swin with 4 one-block stages at 96 px, window 3 (a 3x3
+    grid of 32-px mask cells, one stage-3 token each), ConvNeXt V2 with widths 8-64 at 96 px (the
+    same 3x3 cells). The SimMIM mask generator is checked to be SimMIM's (32-px cells, 4-px model
+    patches, the schedule's first ratio) and set to 96 px.
+
+    Args:
+        cfg: The config, modified in place.
+
+    Returns:
+        ``cfg``.
+    """
+    model = cfg.model
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    if model.type == 'CMAESimMIM':
+        model.backbone.update(arch=SWIN_ARCH, img_size=HIER_IMG,
+                              stage_cfgs=dict(block_cfgs=dict(window_size=SWIN_WINDOW)))
+        model.neck.in_channels = SWIN_ARCH['embed_dims'] * 2**3
+        (gen, ) = [t for t in pipeline if t['type'] == 'SimMIMMaskGenerator']
+        assert (gen.mask_patch_size, gen.model_patch_size, gen.mask_ratio) == (
+            32, 4, model.backbone.mask_ratios[0])
+        gen.input_size = HIER_IMG
+    else:
+        assert model.type == 'FCMAE', model.type
+        model.backbone.update(arch=CONVNEXT_ARCH, img_size=HIER_IMG)
+        model.neck.update(in_channels=CONVNEXT_ARCH['channels'][-1], embed_dims=16)
+    for t in pipeline:
+        if t['type'] in RESIZED_CROPS:
+            t['scale'] = HIER_IMG
+    return cfg
+
+
 # ---- Official layouts of Stanford Dogs and Tiny ImageNet -------------------------------------
 DOG_FOLDERS = ('n02085620-Chihuahua', 'n02085782-Japanese_spaniel', 'n02085936-Maltese_dog')
 # (relative path, 1-based label) per split; every class has a train image.

@@ -3,11 +3,11 @@
 * Every pre-training config (one- and two-shot; ImageNet-1K 800e/100e, ImageNet-100 300e) runs one
   iteration through the real mmengine Runner on a tiny dataset in the real on-disk layout
   (mmpretrain's ann-file layout for ``ImageNet``, class folders of the real ImageNet-100 wnids for
-  ``ImageNet100``) with a CPU-sized encoder of the same structure and the same shot schedule:
-  Swin with 4 one-block stages at 96 px, window 3 (a 3x3 grid of 32-px mask cells, one stage-3
-  token each: shot 1 masks ceil(9 x 0.6) = 6 cells, shot 2 keeps int(3 x 0.9) = 2 and masks 1
-  more), ConvNeXt V2 with widths 8-64 at 96 px (the same 3x3 cells). The README aliases merge to
-  their targets.
+  ``ImageNet100``, nested folders of images for the ``_own-images`` configs) with a CPU-sized
+  encoder of the same structure and the same shot schedule: Swin with 4 one-block stages at 96 px,
+  window 3 (a 3x3 grid of 32-px mask cells, one stage-3 token each: shot 1 masks ceil(9 x 0.6) = 6
+  cells, shot 2 keeps int(3 x 0.9) = 2 and masks 1 more), ConvNeXt V2 with widths 8-64 at 96 px
+  (the same 3x3 cells). The README aliases merge to their targets.
 * Every fine-tuning config loads the checkpoint of its matching pre-training run strictly
   (``TransferSwin`` / ``TransferConvNeXt``), trains one iteration and evaluates; the keys a Swin
   checkpoint leaves unused are exactly the shots' mask tokens.
@@ -36,7 +36,9 @@ import cmae_mm  # noqa: F401
 from cmae_mm.datasets import IMAGENET100_CLASSES
 from cmae_mm.engine.checkpoint import encoder_state, read_state_dict
 from cmae_mm.engine.cpu_compat import disable_amp_on_cpu
-from helpers import REPO, load_runner_checkpoint, photos, run_logs, tool_env, write_imagenet_annfile_layout
+from helpers import (CONVNEXT_ARCH, HIER_IMG as IMG, REPO, RESIZED_CROPS, SWIN_ARCH, SWIN_WINDOW,
+                     load_runner_checkpoint, photos, run_logs, shrink_hierarchical_model, tool_env,
+                     write_imagenet_annfile_layout)
 
 SEL = 'configs/selfsup'
 SIMMIM = {  # pre-training config -> number of shots
@@ -46,6 +48,7 @@ SIMMIM = {  # pre-training config -> number of shots
     f'{SEL}/simmim/simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py': 1,
     f'{SEL}/simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py': 1,
     f'{SEL}/simmim/simmim_swin-base-w6_8xb32-amp-coslr-300e_in100-192px.py': 1,
+    f'{SEL}/cmae_simmim_swinb_100e_own-images.py': 2,  # a folder of unlabelled images
 }
 FCMAE = {
     f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py': 2,
@@ -54,6 +57,7 @@ FCMAE = {
     f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_8xb32-amp-coslr-300e_in100.py': 2,
     f'{SEL}/fcmae/fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py': 1,
     f'{SEL}/fcmae/fcmae_convnext-v2-base_8xb32-amp-coslr-300e_in100.py': 1,
+    f'{SEL}/cmae_fcmae_convnextv2b_800e_own-images.py': 2,  # a folder of unlabelled images
 }
 PRETRAIN = {**SIMMIM, **FCMAE}
 ALIASES = {
@@ -78,16 +82,12 @@ FINETUNE = {
         f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_8xb32-amp-coslr-300e_in100.py',
 }
 
-IMG = 96  # 3x3 mask cells of 32 px; Swin stage inputs of 24, 12, 6 and 3 tokens per side
-SWIN_ARCH = dict(embed_dims=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1])
-SWIN_WINDOW = 3
+# IMG (96 px: 3x3 mask cells of 32 px), SWIN_ARCH, SWIN_WINDOW and CONVNEXT_ARCH: tests/helpers.py.
 # Fine-tuning keeps the pre-training window: mmpretrain's resize of the relative position bias
 # tables for a new window (the real 192 px / w6 -> 224 px / w7) fails with SciPy >= 1.14, see
 # test_transfer_swin_resizes_the_bias_tables_for_a_new_window.
 FT_SWIN_IMG, FT_SWIN_WINDOW = IMG, SWIN_WINDOW
-CONVNEXT_ARCH = dict(depths=[1, 1, 1, 1], channels=[8, 16, 32, 64])
 NUM_CLASSES = 2
-RESIZED_CROPS = ('RandomResizedCrop', 'LoadRandomResizedCrop')  # mmpretrain's, cmae_mm's fused one
 LOADED = re.compile(r'(TransferSwin|TransferConvNeXt): loaded (\d+) tensors from (\S+); '
                     r'new by design: (\[.*?\]); unused by design: (\[.*?\])')
 
@@ -140,8 +140,9 @@ def write_imagenet100_folders(root: Path, splits=('train', 'val'), num_images: i
 def data(tmp_path_factory) -> Dict[str, Path]:
     """Dataset type -> root of a tiny copy in its real layout (2 photographs per split, 2 classes)."""
     tmp = tmp_path_factory.mktemp('hier_data')
-    return dict(ImageNet=write_imagenet_annfile_layout(tmp / 'imagenet', num_images=2),
-                ImageNet100=write_imagenet100_folders(tmp / 'imagenet100'))
+    imagenet = write_imagenet_annfile_layout(tmp / 'imagenet', num_images=2)
+    return dict(ImageNet=imagenet, ImageNet100=write_imagenet100_folders(tmp / 'imagenet100'),
+                UnlabeledImageFolder=imagenet / 'train')  # 2 photographs in nested folders
 
 
 # ---- shrinking ---------------------------------------------------------------------------------
@@ -168,24 +169,7 @@ def shrink_loader(loader, data: Dict[str, Path], batch_size: int = 2) -> None:
 
 def shrink_pretrain(path: str, data: Dict[str, Path], work_dir: Path) -> Config:
     """A pre-training config at CPU size: same algorithm, shot schedule, pipeline and runtime."""
-    cfg = load(path)
-    model = cfg.model
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    if model.type == 'CMAESimMIM':
-        model.backbone.update(arch=SWIN_ARCH, img_size=IMG,
-                              stage_cfgs=dict(block_cfgs=dict(window_size=SWIN_WINDOW)))
-        model.neck.in_channels = SWIN_ARCH['embed_dims'] * 2**3
-        (gen, ) = [t for t in pipeline if t['type'] == 'SimMIMMaskGenerator']
-        assert (gen.mask_patch_size, gen.model_patch_size, gen.mask_ratio) == (
-            32, 4, model.backbone.mask_ratios[0])
-        gen.input_size = IMG
-    else:
-        assert model.type == 'FCMAE'
-        model.backbone.update(arch=CONVNEXT_ARCH, img_size=IMG)
-        model.neck.update(in_channels=CONVNEXT_ARCH['channels'][-1], embed_dims=16)
-    for t in pipeline:
-        if t['type'] in RESIZED_CROPS:
-            t['scale'] = IMG
+    cfg = shrink_hierarchical_model(load(path))
     shrink_loader(cfg.train_dataloader, data)
     return shrink_runtime(cfg, work_dir, Path(path).stem)
 

@@ -15,9 +15,11 @@ import torch
 from PIL import UnidentifiedImageError
 from torch import nn
 
+from cmae_mm.datasets.image_folder import IMAGE_EXTENSIONS
 from cmae_mm.engine.checkpoint import CheckpointMismatchError, UnsafeCheckpointError
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
+#: File name endings the tools read as images (those of the pre-training image folders).
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 
 PathLike = Union[str, Path]
 

@@ -121,6 +121,7 @@ DATA_SOURCES = {
                    'build_imagenet100.py --src data/imagenet --dst data/imagenet100`',
     'ImageNet': "ImageNet-1K in mmpretrain's layout: train/<wnid>/*.JPEG, val/, meta/{train,val}.txt",
     'CustomDataset': 'an image folder <data_root>/<split>/<class>/*.jpg',
+    'UnlabeledImageFolder': 'a folder of images (.jpg, .png, ...; sub-folders at any depth)',
     'CocoDataset': 'COCO 2017: annotations/instances_{train,val}2017.json, train2017/, val2017/',
     'ADE20KDataset': 'ADEChallengeData2016: images/{training,validation}, annotations/...',
     'CIFAR10': 'the python pickles of cifar-10-batches-py (downloaded when download=True)',

@@ -91,3 +91,20 @@ class CMAESimMIM(SimMIM):
                 losses[f'{SHOT_CELLS_KEY}{s}'] = cells.sum(1).float().mean()
             losses[TRIVIAL_ERROR_KEY] = self.head.loss(torch.zeros_like(pred), inputs, union_mask)
         return losses
+
+    @torch.no_grad()
+    def reconstruct(self, inputs: torch.Tensor, mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Reconstruct a batch for visualisation (one random draw of the later shots).
+
+        Args:
+            inputs (torch.Tensor): Normalised images (B, 3, H, W) at the pre-training size.
+            mask (torch.Tensor): Shot 1, SimMIM's mask (B, H/p, W/p) as ``SimMIMMaskGenerator``
+                draws it (1 = masked, constant on each mask cell; ``p`` the model patch size).
+
+        Returns:
+            Dict[str, torch.Tensor]: ``pred`` (B, 3, H, W), the decoder's prediction of every
+            pixel in the input's normalised space (SimMIM's target), and ``shot_index``
+            (B, num_cells), cells in raster order: 0 = never masked, s = masked by shot s.
+        """
+        outs, _, shot_index = self.backbone(inputs, mask)
+        return dict(pred=self.neck(outs[0]), shot_index=shot_index)
