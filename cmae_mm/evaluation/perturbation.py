@@ -42,14 +42,17 @@ def _preprocessor_fill(cfg: Config) -> Dict:
     the Runner merges them) subtracts ``mean`` after an optional channel swap (``to_rgb``,
     ``bgr_to_rgb`` or ``rgb_to_bgr``). With a swap the image is stored reversed relative to ``mean``
     (``channel_order='bgr'``); without one ``mean`` is already in the image's order, so it is used
-    as is (``channel_order='rgb'`` = no reversal). Returns ``{}`` if no 3-value mean is found.
+    as is (``channel_order='rgb'`` = no reversal). A 1-value mean (grayscale, e.g. Fashion-MNIST)
+    gives a 1-value ``fill``. Returns ``{}`` if no 1- or 3-value mean is found.
     """
     model = cfg.get('model') or {}
     prep = model.get('data_preprocessor') if isinstance(model, dict) else None
     prep = prep or cfg.get('data_preprocessor') or {}
     mean = prep.get('mean')
-    if mean is None or len(mean) != 3:
+    if mean is None or len(mean) not in (1, 3):
         return {}
+    if len(mean) == 1:  # grayscale: no channel order
+        return dict(fill=(float(mean[0]), ))
     swap = any(prep.get(k, False) for k in ('to_rgb', 'bgr_to_rgb', 'rgb_to_bgr'))
     return dict(fill=tuple(float(m) for m in mean), channel_order='bgr' if swap else 'rgb')
 

@@ -608,3 +608,9 @@ CONTROL_EVALUATIONS = ('finetune', 'pixel_baselines')
 
 EVALUATIONS: Dict[str, Callable[..., Dict[str, float]]] = {
     'linear_probe': linear_probe, 'finetune': finetune, 'pixel_baselines': pixel_baselines}
+
+# The paper's claims beyond accuracy (attention, CKA, robustness, reversed attention) build on
+# this module's helpers, so they are added once it is complete.
+from .claims import CLAIM_EVALUATIONS  # noqa: E402
+
+EVALUATIONS.update(CLAIM_EVALUATIONS)

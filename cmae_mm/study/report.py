@@ -53,7 +53,12 @@ def _groups(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
 
 
 def _main_metrics(results: Dict[str, Any]) -> List[str]:
-    return [m for m in results.get('metric_names', []) if control_of(m) is None]
+    """The accuracy-like metrics of the tables: no controls, no claim measurements (those are
+    ``study.py claims``'s, :mod:`cmae_mm.study.claims_report`)."""
+    from .claims import is_claim_metric
+
+    return [m for m in results.get('metric_names', [])
+            if control_of(m) is None and not is_claim_metric(m)]
 
 
 def primary_metric(results: Dict[str, Any]) -> Optional[str]:

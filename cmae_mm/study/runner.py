@@ -303,13 +303,16 @@ def _in_repo_root() -> Iterator[None]:
         os.chdir(cwd)
 
 
-def evaluate_run(study: Study, run: StudyRun, checkpoint: Path) -> Dict[str, float]:
+def evaluate_run(study: Study, run: StudyRun, checkpoint: Path,
+                 evaluations: Optional[Sequence[Tuple[str, Dict[str, Any]]]] = None
+                 ) -> Dict[str, float]:
     """Run the study's evaluations on a run's final checkpoint (in the repository root).
 
     Args:
         study: The study (its ``evaluations``).
         run: The run.
         checkpoint: Its final checkpoint.
+        evaluations: Only these ``(name, options)`` (default: all of the study's).
 
     Returns:
         Dict[str, float]: All metrics of all evaluations.
@@ -319,9 +322,40 @@ def evaluate_run(study: Study, run: StudyRun, checkpoint: Path) -> Dict[str, flo
     cfg = _run_config(run)
     metrics: Dict[str, float] = {}
     with _in_repo_root():
-        for name, options in study.evaluations:
+        for name, options in (study.evaluations if evaluations is None else evaluations):
             metrics.update(EVALUATIONS[name](cfg, checkpoint, run.seed, **options))
     return metrics
+
+
+def added_evaluations(study: Study, result: Dict[str, Any]
+                      ) -> List[Tuple[str, Dict[str, Any]]]:
+    """The study's evaluations that a run's ``result.json`` does not hold yet (by name).
+
+    An evaluation added to a study file after its runs were evaluated is run on them by the next
+    ``run``; an evaluation already in ``result.json`` is never re-run, even if its options
+    changed (move the ``result.json`` away to re-evaluate everything).
+    """
+    done = {e.get('name') for e in result.get('evaluations') or []}
+    return [(name, options) for name, options in study.evaluations if name not in done]
+
+
+def _add_evaluations(r: StudyRun, result: Dict[str, Any],
+                     pending: List[Tuple[str, Dict[str, Any]]], study: Study) -> Dict[str, Any]:
+    """Run ``pending`` on a finished run and rewrite its ``result.json`` (atomically) with the
+    new metrics, the evaluations appended and their time in ``added_evaluations``."""
+    from ..engine.atomic_io import atomic_write_bytes
+
+    t0 = time.time()
+    metrics = evaluate_run(study, r, repo_path(result['checkpoint']), pending)
+    updated = dict(result)
+    updated['metrics'] = {**result.get('metrics', {}), **metrics}
+    updated['evaluations'] = list(result.get('evaluations') or []) + [
+        dict(name=n, **o) for n, o in pending]
+    updated['added_evaluations'] = list(result.get('added_evaluations') or []) + [dict(
+        names=[n for n, _ in pending], eval_time_s=round(time.time() - t0, 1), **git_state(),
+        finished_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'))]
+    atomic_write_bytes((json.dumps(updated, indent=2) + '\n').encode(), r.work_dir / RESULT_FILE)
+    return updated
 
 
 def compute_controls(study: Study, seeds: Optional[Sequence[int]] = None,
@@ -504,7 +538,8 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
                   train_only: bool = False) -> List[Dict[str, Any]]:
     """Pre-train and evaluate every unfinished run of a study, one after the other.
 
-    Per run: ``done`` -> skipped; trained but not evaluated -> evaluations only; a checkpoint in
+    Per run: ``done`` -> skipped, or only the evaluations added to the study file since
+    (:func:`added_evaluations`); trained but not evaluated -> evaluations only; a checkpoint in
     the work dir -> training with ``--resume``; otherwise training from scratch. Training output
     goes to ``<work_dir>/study_train.log`` (mmengine's own log is in ``<work_dir>/<timestamp>/``).
     After training, the evaluations run in this process and ``<work_dir>/result.json`` is written
@@ -544,8 +579,26 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
         outcome: Dict[str, Any] = dict(name=r.name, action=None, result=None)
         outcomes.append(outcome)
         if state.status == 'done':
-            outcome['action'] = 'skipped'
-            out(f'{head} done, skipped ({_show_path(r.work_dir / RESULT_FILE)})')
+            result = json.loads((r.work_dir / RESULT_FILE).read_text())
+            pending = [] if train_only else added_evaluations(study, result)
+            if not pending:
+                outcome['action'] = 'skipped'
+                out(f'{head} done, skipped ({_show_path(r.work_dir / RESULT_FILE)})')
+                continue
+            names = ', '.join(n for n, _ in pending)
+            if dry_run:
+                outcome['action'] = 'would-evaluate'
+                out(f'{head} done; would add the evaluation(s) {names} to {RESULT_FILE}')
+                continue
+            try:
+                outcome['result'] = _add_evaluations(r, result, pending, study)
+            except Exception as e:  # noqa: BLE001  (report, keep going with the other runs)
+                outcome['action'] = 'failed'
+                detail = ''.join(traceback.format_exception_only(type(e), e)).strip()
+                out(f'{head} FAILED added evaluation ({names}): {detail}')
+                continue
+            outcome['action'] = 'evaluated'
+            out(f'{head} done; added the evaluation(s) {names} to {RESULT_FILE}')
             continue
         if state.has_result:
             outcome['action'] = 'kept'

@@ -9,6 +9,7 @@
     python tools/study/study.py collect configs/study/digits_mae_vs_cmae.yml
     python tools/study/study.py collect STUDY.yml --merge docs/results/<study>/results.json
     python tools/study/study.py report  configs/study/digits_mae_vs_cmae.yml
+    python tools/study/study.py claims  configs/study/fmnist_pt5e.yml --out-dir docs/results/fmnist_paper_claims
     python tools/study/study.py zoo [--check]    # Model Zoo files from the committed results
 
 Runs go to <work_root>/<study>/<run>_seed<k> (work_root: the study's, default work_dirs/studies;
@@ -16,7 +17,9 @@ Runs go to <work_root>/<study>/<run>_seed<k> (work_root: the study's, default wo
 `run --only` processes may work on disjoint runs of one study at once (per-run locks; a control
 shared by runs is computed once, under a lock). `collect` writes
 <work_root>/<study>/results.{json,csv}; `report` reads results.json and writes report.md and the
-figures next to it (or into --out-dir). `zoo` regenerates the Model Zoo (metafiles, READMEs,
+figures next to it (or into --out-dir); `claims` reports the paper's claims (attention, CKA,
+robustness, reversed attention, per-shot losses: cmae_mm/study/claims.py) from results.json and
+the runs' work dirs into --out-dir (default <study folder>/claims). `zoo` regenerates the Model Zoo (metafiles, READMEs,
 docs/model_zoo.md) from the results committed under docs/results/; `zoo --check` fails if a
 committed file is stale.
 """
@@ -42,7 +45,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=('plan', 'run', 'controls', 'collect', 'report', 'zoo'))
+    parser.add_argument('command', choices=('plan', 'run', 'controls', 'collect', 'report', 'claims',
+                                                'zoo'))
     parser.add_argument('study', nargs='?', help='study file (YAML); not for zoo')
     parser.add_argument('--check', action='store_true', help='zoo: only list stale files')
     parser.add_argument('--work-root', help='parent of the study folder (overrides work_root)')
@@ -61,7 +65,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--merge', metavar='RESULTS_JSON',
                         help='collect: take runs with an empty work dir from this earlier '
                         'results.json of the same study (a study continued elsewhere)')
-    parser.add_argument('--out-dir', help='report: output folder (default: the study folder)')
+    parser.add_argument('--out-dir', help='report, claims: output folder (default: the study '
+                        'folder; claims: <study folder>/claims)')
     return parser.parse_args(argv)
 
 
@@ -114,6 +119,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not results_file.is_file():
             print(f'error: {results_file} not found; run `collect` first', file=sys.stderr)
             return 2
+        if args.command == 'claims':
+            from cmae_mm.study.claims_report import claims_report
+
+            out = Path(args.out_dir) if args.out_dir else study.study_dir / 'claims'
+            print('\n'.join(f'wrote {p}' for p in claims_report(
+                results_file, out, study.study_dir, study.description or '')))
+            return 0
         written = report(results_file, Path(args.out_dir) if args.out_dir else study.study_dir)
         print('\n'.join(f'{k}: {v}' for k, v in written.items()))
     return 0

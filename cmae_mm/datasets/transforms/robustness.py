@@ -120,8 +120,9 @@ class PatchOcclusion(BaseTransform):
     Args:
         ratio (float): Fraction of cells occluded, in [0, 1]. Defaults to 0.5.
         patch_size (int): Cell side in pixels; H and W must be multiples of it. Defaults to 16.
-        fill (Sequence[float]): Fill colour, 3 values in RGB order (0-255 scale). Defaults to
-            :data:`IMAGENET_MEAN_RGB`.
+        fill (Sequence[float]): Fill colour, 3 values in RGB order (0-255 scale) for colour
+            images, or 1 value for grayscale images ((H, W) or (H, W, 1), e.g. Fashion-MNIST).
+            Defaults to :data:`IMAGENET_MEAN_RGB`.
         channel_order (str): Channel order of ``results['img']``: ``'bgr'`` (mmcv's default
             loading) or ``'rgb'``. Defaults to ``'bgr'``.
         seed (int): Base seed; the cells of a sample depend only on (seed, sample_idx). Defaults to 0.
@@ -136,8 +137,9 @@ class PatchOcclusion(BaseTransform):
         if channel_order not in CHANNEL_ORDERS:
             raise ValueError(f'{name}: channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}')
         fill_arr = np.asarray(fill, dtype=np.float64)
-        if fill_arr.shape != (3, ) or not np.all(np.isfinite(fill_arr)):
-            raise ValueError(f'{name}: fill must be 3 finite numbers in RGB order, got {fill!r}')
+        if fill_arr.shape not in ((1, ), (3, )) or not np.all(np.isfinite(fill_arr)):
+            raise ValueError(f'{name}: fill must be 3 finite numbers in RGB order (colour images) '
+                             f'or 1 (grayscale), got {fill!r}')
         self.ratio = float(ratio)
         self.patch_size = check_patch_size(patch_size, name)
         self.fill = tuple(float(v) for v in fill_arr)
@@ -149,7 +151,8 @@ class PatchOcclusion(BaseTransform):
         return int(math.floor(self.ratio * num_patches + 0.5))
 
     def fill_value(self, dtype: np.dtype) -> np.ndarray:
-        """The fill in the image's channel order and dtype, shape (3,) (integers: rounded, clipped)."""
+        """The fill in the image's channel order and dtype, shape (3,) or (1,) (integers: rounded,
+        clipped)."""
         fill = np.asarray(self.fill[::-1] if self.channel_order == 'bgr' else self.fill)
         if np.issubdtype(dtype, np.integer):
             info = np.iinfo(dtype)
@@ -161,28 +164,34 @@ class PatchOcclusion(BaseTransform):
         return np.sort(rng.choice(num_patches, size=self.num_occluded(num_patches), replace=False))
 
     def transform(self, results: Dict) -> Dict:
-        """Occlude ``results['img']`` (H, W, 3), returning a new array of the same shape and dtype.
+        """Occlude ``results['img']``, returning a new array of the same shape and dtype.
 
         Args:
-            results (dict): Must hold ``img`` (H, W, 3) and ``sample_idx`` (int).
+            results (dict): Must hold ``img`` ((H, W, 3) with a 3-value ``fill``; (H, W) or
+                (H, W, 1) with a 1-value ``fill``) and ``sample_idx`` (int).
 
         Returns:
             dict: ``results`` with the occluded ``img``.
         """
         name = type(self).__name__
         img = results['img']
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f'{name} expects an (H, W, 3) colour image, got shape {img.shape}')
+        channels = 1 if img.ndim == 2 else img.shape[2] if img.ndim == 3 else None
+        if channels != len(self.fill):
+            kind = 'an (H, W, 3) colour image' if len(self.fill) == 3 else \
+                'an (H, W) or (H, W, 1) grayscale image'
+            raise ValueError(f'{name} with fill={self.fill} expects {kind}, got shape '
+                             f'{img.shape}')
         grid = check_grid(img, self.patch_size, name)
         cells = to_cells(img, self.patch_size)
         chosen = self.occluded_cells(len(cells), sample_rng(self.seed, results, name))
-        cells[chosen] = self.fill_value(img.dtype)
+        fill = self.fill_value(img.dtype)
+        cells[chosen] = fill if img.ndim == 3 else fill[0]
         results['img'] = from_cells(cells, grid)
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(ratio={self.ratio}, patch_size={self.patch_size}, '
-                f'fill={self.fill} (RGB), channel_order={self.channel_order!r}, seed={self.seed})')
+                f'fill={self.fill}{" (RGB)" if len(self.fill) == 3 else ""}, channel_order={self.channel_order!r}, seed={self.seed})')
 
 
 @TRANSFORMS.register_module()
