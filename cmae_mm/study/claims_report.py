@@ -25,6 +25,8 @@ from .report import paired_interval, sign_flip_p
 #: Blocks read as "low and middle" (Fig. 5 compares them) and "high" in a 12-block encoder.
 LOW_MIDDLE = tuple(range(0, 8))
 HIGH = (10, 11)
+#: Accuracy metrics kept beside the claims, for the table of the shot's ratio (Fig. 3).
+ACCURACY_METRICS = ('finetune_top1', 'linear_probe_top1')
 #: Loss keys of the shots, as the head logs them.
 SHOT_KEYS = ('rec_err_shot1', 'rec_err_shot2')
 
@@ -113,9 +115,10 @@ def gather(results: Dict[str, Any], study_dir: Optional[Path] = None) -> Dict[st
 
     runs = []
     for row in results.get('runs', []):
+        metrics = row.get('metrics') or {}
         entry = dict(run=row['run'], seed=row['seed'], notation=row.get('notation'),
-                     metrics={k: v for k, v in (row.get('metrics') or {}).items()
-                              if is_claim_metric(k)})
+                     metrics={k: v for k, v in metrics.items() if is_claim_metric(k)},
+                     accuracy={k: metrics[k] for k in ACCURACY_METRICS if k in metrics})
         if study_dir is not None:
             entry.update(_run_artifacts(Path(study_dir) / f"{row['run']}_seed{row['seed']}"))
         runs.append(entry)
@@ -224,7 +227,7 @@ def _verdict_row(diffs: List[float], expected: int) -> str:
 def markdown(claims: Dict[str, Any], recipe: str = '') -> str:
     """``report.md``: the claim table for every non-baseline run, then per-level tables."""
     base = claims['baseline']
-    others = sorted({r['run'] for r in claims['runs']} - {base})
+    others = _measured(claims)[1:]
     lines = [f"# The paper's claims, measured: study {claims['study']}", '',
              'Conditional MAE (arXiv 2402.06090v1) claims that the second shot changes what the '
              'encoder learns. Each row pairs a run with the one-shot MAE run '
@@ -243,9 +246,42 @@ def markdown(claims: Dict[str, Any], recipe: str = '') -> str:
             lines.append(f'| {claim} | {what} | {_stats(diffs)} | '
                          f'{_verdict_row(diffs, expected)} |')
         lines += ['', _robustness_table(claims, run), '', _layer_table(claims, run), '']
+    lines += [_ratio_table(claims), '']
     lines += ['Figures: `attention.png` (per block, mean ± std over seeds), `cka.png` (mean '
               'cross-CKA matrix and its diagonal), `robustness.png` (top-1 against the occluded '
               'share), `loss_curves.png` (per-shot losses of the two-shot runs).', '']
+    return '\n'.join(lines)
+
+
+def _measured(claims: Dict[str, Any]) -> List[str]:
+    """The baseline, then the other runs with at least one claim metric, in study order."""
+    names = [claims['baseline']]
+    for r in claims['runs']:
+        if r['run'] not in names and r['metrics']:
+            names.append(r['run'])
+    return names
+
+
+def _ratio_table(claims: Dict[str, Any]) -> str:
+    """Fig. 3's question: test top-1 of every run (schedule), and its paired difference to MAE."""
+    base = claims['baseline']
+    names = list(dict.fromkeys(r['run'] for r in claims['runs']))
+    lines = ["## The second shot's ratio (Fig. 3) and the other schedules", '',
+             'Test top-1 (%) of every run of the study, mean ± std over seeds, and its paired '
+             f'difference to `{base}`:', '',
+             '| run | schedule | fine-tune top-1 | minus MAE | linear probe top-1 | minus MAE |',
+             '|---|---|---|---|---|---|']
+    for name in names:
+        runs = list(_by_seed(claims, name).values())
+        notation = runs[0].get('notation') or ''
+        cells = []
+        for metric in ACCURACY_METRICS:
+            values = [e['accuracy'][metric] for e in runs if metric in e.get('accuracy', {})]
+            cells.append(_mean_std(values) if values else 'no run yet')
+            diffs = [] if name == base else _paired_metric(
+                claims, name, lambda e, m=metric: e.get('accuracy', {}).get(m))
+            cells.append(_stats(diffs, 2) if diffs else '—')
+        lines.append(f'| `{name}` | {notation} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -307,8 +343,7 @@ def _figures(claims: Dict[str, Any], out: Path) -> List[Path]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    names = [claims['baseline']] + sorted({r['run'] for r in claims['runs']}
-                                          - {claims['baseline']})
+    names = _measured(claims)
     colors = dict(zip(names, ['tab:blue', 'tab:red', 'tab:green', 'tab:purple', 'tab:orange']))
     groups = {n: list(_by_seed(claims, n).values()) for n in names}
     paths = []

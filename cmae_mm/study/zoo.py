@@ -224,8 +224,11 @@ FAMILIES: Tuple[ZooFamily, ...] = (
                  'no layer decay (vit-tiny-p4_scratch_fashion-mnist.py); the pixel classifiers\' '
                  'knobs are chosen on the validation split (`docs/evidence_fashion_mnist.md`; '
                  '`configs/study/fmnist_pt5e.yml`, `fmnist_pt20e.yml`; '
-                 'the superseded first study: `docs/results/fmnist_mae_vs_cmae/README.md`). Not a '
-                 'paper setting: no paper column.'),
+                 'the superseded first study: `docs/results/fmnist_mae_vs_cmae/README.md`). The '
+                 "paper's claims beyond accuracy (attention locality, CKA, robustness, reversed "
+                 'attention, per-shot losses), measured on the same runs: '
+                 '`docs/results/fmnist_paper_claims/report.md`. Not a paper setting: no paper '
+                 'column.'),
         rows=tuple(
             _fmnist_row(f'fmnist_pt{epochs}e_{run}_{short}', schedule, layers, ratios, task,
                         (path, run, metric), epochs)
