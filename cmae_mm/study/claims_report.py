@@ -337,6 +337,16 @@ def _band(ax, xs, runs: List[Dict[str, Any]], getter, label: str, color: str) ->
     ax.fill_between(xs, mean - std, mean + std, color=color, alpha=.2)
 
 
+def _save(fig, path: Path) -> Path:
+    """Lay out, write (110 dpi) and close a figure; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _figures(claims: Dict[str, Any], out: Path) -> List[Path]:
     import matplotlib
     matplotlib.use('Agg')
@@ -359,10 +369,7 @@ def _figures(claims: Dict[str, Any], out: Path) -> List[Path]:
         ax.set_title(f"attention {kind}, {'pre-trained' if stage == 'pt' else 'fine-tuned'}")
         ax.set_xlabel('block')
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / 'attention.png')
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(fig, out / 'attention.png'))
 
     crosses = [np.array(e['cka']['cross']) for n in names[1:] for e in groups[n]
                if 'cross' in (e.get('cka') or {})]
@@ -383,10 +390,7 @@ def _figures(claims: Dict[str, Any], out: Path) -> List[Path]:
             if selfs[n]:
                 ax.imshow(np.mean(selfs[n], 0), vmin=0, vmax=1, origin='lower', cmap='magma')
             ax.set_title(f'within {n} (n={len(selfs[n])})', fontsize=8)
-        fig.tight_layout()
-        paths.append(out / 'cka.png')
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(_save(fig, out / 'cka.png'))
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ratios = [0.] + list(OCCLUSION_RATIOS)
@@ -396,10 +400,7 @@ def _figures(claims: Dict[str, Any], out: Path) -> List[Path]:
     ax.set_xlabel('share of patches occluded')
     ax.set_ylabel('test top-1 (%)')
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out / 'robustness.png')
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(fig, out / 'robustness.png'))
 
     two_shot = [e for n in names for e in groups[n] if all(k in (e.get('curves') or {})
                                                            for k in SHOT_KEYS)]
@@ -414,10 +415,7 @@ def _figures(claims: Dict[str, Any], out: Path) -> List[Path]:
         ax.set_xlabel('iteration')
         ax.set_ylabel('reconstruction error (normalised pixels)')
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(out / 'loss_curves.png')
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(_save(fig, out / 'loss_curves.png'))
     return paths
 
 
