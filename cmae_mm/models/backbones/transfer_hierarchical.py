@@ -109,6 +109,10 @@ class TransferSwin(StrictPretrainedMixin, SwinTransformer):
         """No key may be missing; the pre-training mask tokens are unused."""
         return [], ['mask_token*']
 
+    def resized_on_load(self) -> List[str]:
+        """Bias tables and their index buffers (another window), absolute position embeddings."""
+        return ['*relative_position_bias_table', '*relative_position_index', 'absolute_pos_embed']
+
     def _prepare_relative_position_bias_table(self, state_dict: dict, prefix: str, *args,
                                               **kwargs) -> None:
         """Resize checkpoint bias tables to this model's window (load-state-dict pre-hook).

@@ -24,7 +24,9 @@ class TransferViT(StrictPretrainedMixin, VisionTransformer):
     * ``ln2.*`` (the norm of the pooled feature) is new when ``out_type='avg_featmap'``.
 
     The position embeddings are resized to ``img_size`` while loading (bicubic); for other input
-    sizes they are interpolated on the fly, as in ``VisionTransformer``. All arguments are those of
+    sizes they are interpolated on the fly, as in ``VisionTransformer``. Every other tensor must
+    have the model's shape: a checkpoint of another width, patch size or number of input channels
+    fails in one line naming both shapes. All arguments are those of
     ``VisionTransformer``; a dense model uses ``out_type='featmap'`` and ``out_indices``, giving a
     tuple of (B, C, H/p, W/p) maps.
 
@@ -41,3 +43,7 @@ class TransferViT(StrictPretrainedMixin, VisionTransformer):
         missing = ['ln2.*'] if self.out_type == 'avg_featmap' else []
         unexpected = [] if self.final_norm else ['ln1.*']
         return missing, unexpected
+
+    def resized_on_load(self) -> List[str]:
+        """The position embeddings: interpolated to ``img_size`` by the load hook."""
+        return ['pos_embed']

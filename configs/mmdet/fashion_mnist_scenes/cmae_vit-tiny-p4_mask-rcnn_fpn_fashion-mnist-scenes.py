@@ -1,0 +1,163 @@
+# Mask R-CNN on the Fashion-MNIST scenes (64x64 gray canvases of 1-4 garments, 10 classes; see
+# cmae_mm/datasets/fashion_mnist_scenes.py) with the Fashion-MNIST pre-training's encoder: the
+# suite's ViT-B Mask R-CNN recipe (../cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py: blocks 4, 6, 8, 12
+# through Feature2Pyramid into FPN, AdamW with layer-wise lr decay 0.75, strict encoder loading,
+# the reliability hooks) scaled to the 12-block 64-d ViT with 4x4 patches of
+# configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py and to a CPU.
+#
+#   python tools/dataset_converters/make_fashion_mnist_scenes.py     # data/fashion_mnist_scenes
+#   python tools/train.py configs/mmdet/fashion_mnist_scenes/cmae_vit-tiny-p4_mask-rcnn_fpn_fashion-mnist-scenes.py \
+#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/studies/fmnist_pt5e/mae_seed0/epoch_5.pth
+#   python tools/test.py configs/mmdet/fashion_mnist_scenes/cmae_vit-tiny-p4_mask-rcnn_fpn_fashion-mnist-scenes.py \
+#       work_dirs/cmae_vit-tiny-p4_mask-rcnn_fpn_fashion-mnist-scenes/iter_5000.pth   # test split
+#
+# The default checkpoint is the 5-epoch MAE pre-training of the fmnist_pt5e study (seed 0); any
+# checkpoint of cmae_vit-tiny-p4_fashion-mnist.py (CMAE or MAE) fits. Another data folder:
+# --cfg-options {train,val,test}_dataloader.dataset.data_root=<dir>/ and
+# {val,test}_evaluator.ann_file=<dir>/annotations/instances_{val,test}.json.
+#
+# Choices:
+# - Input: the scenes are single-channel PNGs, loaded as such (LoadImageFromFile with
+#   color_type='grayscale', PackDetInputs makes them (1, 64, 64)) into the encoder's own 1-channel
+#   patch embedding, normalised with the pre-training's mean/std (72.94, 90.0). No channel
+#   repeating anywhere: mmdet's DetDataPreprocessor cannot select a channel, and it does not need
+#   to when the loader keeps the one channel (its 1-value mean/std normalise a 1-channel batch).
+# - Encoder: 64x64 input = 16x16 patches of 4 px; the checkpoint's 7x7 position embeddings are
+#   interpolated (bicubic) to 16x16 when it is loaded. Drop path 0.1 (the suite's Fashion-MNIST
+#   fine-tuning value; 0.2 of the ViT-B recipe is for 12 epochs of COCO).
+# - Pyramid: Feature2Pyramid rescales [2, 1, 0.5, 0.25] of the stride-4 token maps = strides 2,
+#   4, 8, 16 (32x32 ... 4x4 maps), FPN P2-P6 = strides 2-32. The ViT-B recipe's [4, 2, 1, 0.5] of
+#   stride-16 tokens gives 4-32, i.e. 1/4 ... 1/32 of the input; here 1/32 ... 1/4 of a 64-px
+#   scene, since a stride-1 level of 64x64 maps would cost more than the rest of the model.
+# - Anchors: garments are 5-48 px (square root of the box area; median 27, 5-95 % 14-41 px on the
+#   validation split): 2 scales per octave, 6 and 8.5 x the stride, ratios 0.5 / 1 / 2, so P2-P4
+#   hold anchors of 12, 17, 24, 34, 48 and 68 px. RoI features: levels assigned as mmdet's default
+#   (scale / stride in [14, 28) per level) for strides 2-16: finest_scale 28, i.e. every RoI
+#   under 56 px (all garments) pools from P2 (stride 2).
+# - Head widths halved (FPN / RPN / RoI 128 channels, 512-d box FCs, 128-channel mask convs),
+#   64 RoIs sampled per image (512 in mmdet, for COCO's crowded images; these hold <= 4 garments),
+#   300 proposals and at most 20 detections per image (the mask head runs on every detection;
+#   100 made validation 3x slower): with mmdet's widths and 512 RoIs an iteration took 32 s on
+#   one thread instead of about 4 s.
+# - Schedule: batch 8, AdamW lr 2.5e-4 (the recipe's 5e-4 at batch 16, scaled linearly), 5,000
+#   iterations (4 epochs of the 10,000 training scenes) with 250 warm-up iterations and lr x0.1
+#   at 70 % and 90 % (about mmdet's 1x: epochs 8 and 11 of 12). Validation (1,000 scenes,
+#   CocoMetric bbox + segm) and a checkpoint every 1,250 iterations (one epoch).
+# - CPU cost, measured with OMP_NUM_THREADS=1 on the default set, on a 2-core machine shared with
+#   other runs (load average 7-9): 3.9 s per iteration of 8 scenes over the first 200 iterations
+#   (50-iteration means 2.6-5.1 s), so about 5.5 h for the schedule; validation of the 1,000
+#   scenes 1.5 s per batch of 8 (about 3 min). A 200-iteration run from the default checkpoint
+#   (warm-up shortened to 50) reached bbox / segm mAP 0.001 / 0.000 on the validation split:
+#   the heads start from scratch and 200 steps are far from enough.
+_base_ = '../cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py'
+
+data_root = 'data/fashion_mnist_scenes/'
+embed_dims, img_size, patch_size, in_channels = 64, 64, 4, 1
+fpn_channels = 128
+strides = [2, 4, 8, 16]  # Feature2Pyramid's outputs; FPN adds P6 (32)
+# cmae_mm.datasets.fashion_mnist_scenes.SCENE_METAINFO (a config cannot import it);
+# tests/test_configs_scenes.py checks that the two agree.
+metainfo = dict(
+    classes=('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker',
+             'Bag', 'Ankle boot'),
+    palette=[(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+             (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)])
+num_classes = 10
+
+model = dict(
+    data_preprocessor=dict(mean=[72.94], std=[90.0], bgr_to_rgb=False, pad_size_divisor=32),
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=12, num_heads=4,
+                  feedforward_channels=128),
+        img_size=img_size,
+        patch_size=patch_size,
+        in_channels=in_channels,
+        drop_path_rate=0.1,
+        init_cfg=dict(type='Pretrained',
+                      checkpoint='work_dirs/studies/fmnist_pt5e/mae_seed0/epoch_5.pth',
+                      prefix='backbone.')),
+    neck=[
+        dict(type='mmseg.Feature2Pyramid', embed_dim=embed_dims, rescales=[2, 1, 0.5, 0.25],
+             norm_cfg=dict(type='SyncBN', requires_grad=True)),
+        dict(type='FPN', in_channels=[embed_dims] * 4, out_channels=fpn_channels, num_outs=5),
+    ],
+    rpn_head=dict(
+        in_channels=fpn_channels,
+        feat_channels=fpn_channels,
+        anchor_generator=dict(scales=[6, 8.5], ratios=[0.5, 1.0, 2.0],
+                              strides=strides + [32])),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=fpn_channels, featmap_strides=strides,
+                                finest_scale=28),
+        bbox_head=dict(in_channels=fpn_channels, fc_out_channels=512, num_classes=num_classes),
+        mask_roi_extractor=dict(out_channels=fpn_channels, featmap_strides=strides,
+                                finest_scale=28),
+        mask_head=dict(in_channels=fpn_channels, conv_out_channels=fpn_channels,
+                       num_classes=num_classes)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+        rcnn=dict(sampler=dict(num=64))),
+    test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=300), rcnn=dict(max_per_img=20)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', color_type='grayscale'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', color_type='grayscale'),
+    # the identity on 64-px scenes, but mmdet's mask post-processing needs its scale_factor
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+# num_workers=0: loading eight 64-px PNGs takes milliseconds; workers would only compete with the
+# model for the cores.
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type='CocoDataset', data_root=data_root, metainfo=metainfo,
+                 ann_file='annotations/instances_train.json',
+                 data_prefix=dict(img='images/training/'), pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(type='CocoDataset', data_root=data_root, metainfo=metainfo,
+                 ann_file='annotations/instances_val.json',
+                 data_prefix=dict(img='images/validation/'), pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='CocoDataset', data_root=data_root, metainfo=metainfo,
+                 ann_file='annotations/instances_test.json',
+                 data_prefix=dict(img='images/test/'), test_mode=True, pipeline=test_pipeline))
+val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
+                     metric=['bbox', 'segm'])
+test_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_test.json',
+                      metric=['bbox', 'segm'])
+
+max_iters, warmup_iters, val_interval = 5000, 250, 1250
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=val_interval)
+optim_wrapper = dict(optimizer=dict(lr=2.5e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[int(0.7 * max_iters), int(0.9 * max_iters)], gamma=0.1),
+]
+auto_scale_lr = dict(base_batch_size=8)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=val_interval,
+                    max_keep_ckpts=2, backend_args=dict(backend='atomic_local')))
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)
