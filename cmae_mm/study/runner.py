@@ -333,8 +333,11 @@ def added_evaluations(study: Study, result: Dict[str, Any]
 
     An evaluation added to a study file after its runs were evaluated is run on them by the next
     ``run``; an evaluation already in ``result.json`` is never re-run, even if its options
-    changed (move the ``result.json`` away to re-evaluate everything).
+    changed (move the ``result.json`` away to re-evaluate everything). A ``result.json`` that
+    does not record its evaluations (written by hand or by an older runner) counts as complete.
     """
+    if 'evaluations' not in result:
+        return []
     done = {e.get('name') for e in result.get('evaluations') or []}
     return [(name, options) for name, options in study.evaluations if name not in done]
 
