@@ -35,10 +35,10 @@ from .report import report
 from .common import REPO_ROOT, repo_path
 from .spec import Study, StudyRun
 
-__all__ = ['LAUNCHERS', 'RunState', 'StudyLockedError', 'collect', 'format_table', 'inspect_run', 'plan', 'plan_text',
+__all__ = ['STUDY_LAUNCHERS', 'RunState', 'StudyLockedError', 'collect', 'format_table', 'inspect_run', 'plan', 'plan_text',
            'read_training_log', 'report', 'run', 'study_lock', 'train_command']
 
-LAUNCHERS = ('local', 'dist', 'slurm')
+STUDY_LAUNCHERS = ('local', 'dist', 'slurm')
 RESULT_FILE = 'result.json'
 TRAIN_LOG = 'study_train.log'
 CHECKPOINT = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
@@ -252,8 +252,8 @@ def train_command(run: StudyRun, launcher: str = 'local', gpus: int = 1,
         ValueError: For an unknown launcher, ``gpus < 1``, ``gpus > 1`` with ``local`` or
             ``slurm`` without a partition.
     """
-    if launcher not in LAUNCHERS:
-        raise ValueError(f'unknown launcher {launcher!r}; allowed: {", ".join(LAUNCHERS)}')
+    if launcher not in STUDY_LAUNCHERS:
+        raise ValueError(f'unknown launcher {launcher!r}; allowed: {", ".join(STUDY_LAUNCHERS)}')
     if gpus < 1:
         raise ValueError(f'gpus={gpus}: must be at least 1')
     config, work_dir = str(run.config_path), str(run.work_dir)

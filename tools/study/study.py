@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from cmae_mm.study import StudySpecError, collect, load_study, plan, report, run
-from cmae_mm.study.runner import (LAUNCHERS, StudyLockedError, compute_controls, plan_text,
+from cmae_mm.study.runner import (STUDY_LAUNCHERS, StudyLockedError, compute_controls, plan_text,
                                   prepare_data)
 from cmae_mm.study.zoo import write_zoo
 
@@ -50,7 +50,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('study', nargs='?', help='study file (YAML); not for zoo')
     parser.add_argument('--check', action='store_true', help='zoo: only list stale files')
     parser.add_argument('--work-root', help='parent of the study folder (overrides work_root)')
-    parser.add_argument('--launcher', choices=LAUNCHERS, default='local',
+    parser.add_argument('--launcher', choices=STUDY_LAUNCHERS, default='local',
                         help='run: tools/train.py (local), tools/dist_train.sh (dist) or '
                         'tools/slurm_train.sh (slurm)')
     parser.add_argument('--gpus', type=int, default=1, help='run: processes per run (dist, slurm)')

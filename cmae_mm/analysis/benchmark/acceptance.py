@@ -41,7 +41,7 @@ import torch
 
 from .memory import CpuMemoryProbe
 from .models import ROOT, BatchMaker, build_model, build_optimizer, load_config, model_specs
-from .report import environment, quiet_mmengine
+from .report import environment, silence_mmengine_logs
 from .timing import timed
 
 #: (benchmark model name, ViT arch) of every pre-training check, in run order.
@@ -436,7 +436,7 @@ def run_acceptance(out_dir: Path, smoke: bool = False, iters: int = 30, warmup: 
     else:
         raise ValueError('no CUDA device: the acceptance run is for a GPU machine; '
                          'use --cpu-smoke to run it end to end on CPU with tiny models')
-    quiet_mmengine()
+    silence_mmengine_logs()
     start = time.perf_counter()
     gpus = torch.cuda.device_count() if device.type == 'cuda' else 0
     rows: List[Dict[str, Any]] = []

@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .flops import FLOP_FIXES, Visibility, visibility
 from .models import BatchMaker, build_model, find_transform, load_config
-from .report import quiet_mmengine
+from .report import silence_mmengine_logs
 
 
 class _LossForward(torch.nn.Module):
@@ -102,7 +102,7 @@ def run_get_flops(config: str, cfg_options: Optional[Dict[str, Any]] = None,
     """
     import warnings
 
-    quiet_mmengine()
+    silence_mmengine_logs()
     cfg = load_config(config, cfg_options)
     torch.manual_seed(0)
     model = build_model(cfg, torch.device('cpu'), init=False)

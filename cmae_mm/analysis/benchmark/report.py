@@ -111,7 +111,7 @@ def print_compile(results: List[Dict[str, Any]]) -> None:
               f"{gb['breaks']} break(s)" + (': ' + '; '.join(gb['reasons']) if gb['reasons'] else ''))
 
 
-def quiet_mmengine() -> None:
+def silence_mmengine_logs() -> None:
     """Keep mmengine's per-parameter init and optimizer logs off the report (warnings stay)."""
     from mmengine.logging import MMLogger
 

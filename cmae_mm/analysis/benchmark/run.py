@@ -13,7 +13,7 @@ from .flops import count_step_flops, visibility
 from .memory import CpuMemoryProbe
 from .models import BatchMaker, MODEL_NAMES, build_model, build_optimizer, load_config, model_specs
 from .report import (environment, print_checks, print_compile, print_profiles, print_table,
-                     quiet_mmengine, summarise)
+                     silence_mmengine_logs, summarise)
 from .timing import Entry, MatmulProbe, profile_steps, round_order, timed
 
 
@@ -68,7 +68,7 @@ def run_benchmark(models: Sequence[str] = MODEL_NAMES,
     if amp and device != 'cuda':
         raise ValueError('--amp needs CUDA (the configs\' AmpOptimWrapper is a CUDA autocast)')
     dev = torch.device(device)
-    quiet_mmengine()
+    silence_mmengine_logs()
     if threads:
         torch.set_num_threads(threads)
     specs = model_specs(models, archs, variants)
