@@ -224,7 +224,7 @@ def _write_json(path: Path, record: Dict[str, Any]) -> None:
     atomic_write_bytes((json.dumps(record, indent=1) + '\n').encode(), path)
 
 
-def _perturbed_top1(model, cfg, loader: dict, batch_size: int = 500) -> float:
+def _perturbed_top1(model, loader: dict, batch_size: int = 500) -> float:
     """Top-1 (%) of ``model`` over the dataset of a dataloader config (built as mmpretrain does)."""
     import torch
     from mmengine.dataset import default_collate
@@ -278,15 +278,14 @@ def robustness(cfg, checkpoint: Path, seed: int, ratios: Sequence[float] = OCCLU
         loader.dataset.data_root = data_root
     patch = int(ft_cfg.model.backbone.patch_size)
     model = _finetuned_model(checkpoint, finetune_config, seed)
-    metrics = {'robust_clean': _perturbed_top1(model, ft_cfg, loader)}
+    metrics = {'robust_clean': _perturbed_top1(model, loader)}
     for ratio in ratios:
         variant = perturb_dataloader(loader, 'occlusion', perturb_seed, ft_cfg,
                                      patch_size=patch, ratio=float(ratio))
-        metrics[f'robust_occlusion_{round(100 * ratio):02d}'] = _perturbed_top1(
-            model, ft_cfg, variant)
+        metrics[f'robust_occlusion_{round(100 * ratio):02d}'] = _perturbed_top1(model, variant)
     if shuffle:
         variant = perturb_dataloader(loader, 'shuffle', perturb_seed, ft_cfg, patch_size=patch)
-        metrics['robust_shuffle'] = _perturbed_top1(model, ft_cfg, variant)
+        metrics['robust_shuffle'] = _perturbed_top1(model, variant)
     return {k: round(v, 4) for k, v in metrics.items()}
 
 
