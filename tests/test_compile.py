@@ -13,7 +13,7 @@ import torch
 from mmpretrain.structures import DataSample
 
 from cmae_mm.analysis.benchmark.compile import graph_breaks
-from cmae_mm.analysis.benchmark.models import BatchMaker, build_model, load_config
+from cmae_mm.analysis.benchmark.models import BatchMaker, build_model, load_config, model_specs
 from cmae_mm.engine.compile import WORKING_KEY, compile_options
 from cmae_mm.engine.errors import ConfigError
 from helpers import REPO, output_of, run_tool
@@ -155,3 +155,69 @@ def test_compiled_training_through_the_tool_resumes_and_saves_plain_checkpoints(
     assert result.returncode == 1 and err[-1].startswith('tools/train.py: error: compile target '
                                                          "'train_step' is not supported: set "
                                                          f'{WORKING_KEY}'), output_of(result)
+
+
+def _graph_targets(fn, *args) -> set:
+    """The call targets of the FX graph dynamo captures for ``fn(*args)``."""
+    targets = set()
+
+    def record(gm, example_inputs):
+        targets.update(str(node.target) for node in gm.graph.nodes)
+        return gm.forward
+
+    torch._dynamo.reset()
+    torch.compile(fn, backend=record, dynamic=False)(*args)
+    torch._dynamo.reset()
+    return targets
+
+
+@pytest.mark.parametrize('tokens', [13, 50, 197])
+def test_few_token_attention_is_sdpa_eagerly_and_the_measured_kernel_when_compiled(tokens):
+    """Eager: torch's SDPA itself (bit for bit, so the models stay equal to stock mmpretrain).
+    Compiled: three ops up to FEW_TOKENS keys, SDPA above; output and gradients within 1e-6 of
+    SDPA's."""
+    import torch.nn.functional as F
+
+    from cmae_mm.models.utils import FEW_TOKENS, few_token_attention
+
+    gen = torch.Generator().manual_seed(tokens)
+    q, k, v = (torch.randn(4, 3, tokens, 16, generator=gen, requires_grad=True)
+               for _ in range(3))
+    grad = torch.randn(4, 3, tokens, 16, generator=gen)
+    reference = F.scaled_dot_product_attention(q, k, v)
+    ref_grads = torch.autograd.grad(reference, (q, k, v), grad)
+    assert torch.equal(few_token_attention(q, k, v), reference)
+
+    targets = _graph_targets(few_token_attention, q, k, v)
+    uses_sdpa = any('scaled_dot_product' in t for t in targets)
+    assert uses_sdpa == (tokens > FEW_TOKENS), targets
+    compiled = torch.compile(few_token_attention, dynamic=False)
+    out = compiled(q, k, v)
+    torch.testing.assert_close(out, reference, rtol=0, atol=1e-6)
+    for got, want in zip(torch.autograd.grad(out, (q, k, v), grad), ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch._dynamo.reset()
+
+
+def test_vit_models_attend_with_few_token_attention():
+    """Every attention of the pre-training ViT (encoder and decoder) and of the fine-tuning ViT
+    uses few_token_attention; stock mmpretrain MAE keeps torch's SDPA."""
+    from mmpretrain.models.utils import MultiheadAttention
+
+    from cmae_mm.models.utils import few_token_attention
+
+    def kernels(model):
+        return [m.scaled_dot_product_attention for m in model.modules()
+                if isinstance(m, MultiheadAttention)]
+
+    pretrain = build_model(load_config(VIT), torch.device('cpu'), init=False)
+    assert len(kernels(pretrain)) == 12 + 2
+    assert all(k is few_token_attention for k in kernels(pretrain))
+    finetune = build_model(load_config(FINETUNE, {'model.backbone.init_cfg': None}),
+                           torch.device('cpu'), init=False)
+    assert len(kernels(finetune)) == 12
+    assert all(k is few_token_attention for k in kernels(finetune))
+    (spec, ) = model_specs(['mae'], ['t'])
+    stock = build_model(load_config(spec.config, spec.overrides, spec.drop), torch.device('cpu'),
+                        init=False)
+    assert kernels(stock) and all(k is not few_token_attention for k in kernels(stock))

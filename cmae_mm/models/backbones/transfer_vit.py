@@ -4,7 +4,7 @@ from typing import Any, List, Tuple
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 
-from ..utils import python_float_drop_probs
+from ..utils import python_float_drop_probs, use_few_token_attention
 from .strict_pretrained import StrictPretrainedMixin
 
 
@@ -31,12 +31,15 @@ class TransferViT(StrictPretrainedMixin, VisionTransformer):
     tuple of (B, C, H/p, W/p) maps.
 
     The blocks' drop-path rates are Python floats (mmpretrain's are numpy floats, on which
-    ``torch.compile`` breaks the graph at every block); the values are the same.
+    ``torch.compile`` breaks the graph at every block); the values are the same. Attention is
+    torch's SDPA in eager mode and, when compiled, the faster kernel for the token count
+    (:func:`~cmae_mm.models.utils.few_token_attention`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         python_float_drop_probs(self)
+        use_few_token_attention(self)
 
     def expected_differences(self) -> Tuple[List[str], List[str]]:
         """Glob patterns of the (missing, unexpected) keys allowed when loading a checkpoint."""

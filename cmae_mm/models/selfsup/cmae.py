@@ -6,6 +6,8 @@ from mmpretrain.models.selfsup.mae import MAE
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from ..utils import use_few_token_attention
+
 
 @MODELS.register_module()
 class ConditionalMAE(MAE):
@@ -24,6 +26,8 @@ class ConditionalMAE(MAE):
                              f'CMAEViT), got {type(self.backbone).__name__}.')
         if hasattr(self.head, 'check_schedule'):
             self.head.check_schedule(self.backbone.schedule)
+        # encoder and decoder: SDPA in eager mode, the faster kernel over few tokens when compiled
+        use_few_token_attention(self)
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
