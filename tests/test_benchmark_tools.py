@@ -130,14 +130,17 @@ runpy.run_path('tools/analysis/gpu_check.py', run_name='__main__')
 
 def test_gpu_check_cpu_smoke_runs_every_family_end_to_end(tmp_path: Path) -> None:
     """``tools/gpu_check.sh --cpu-smoke`` (environment check included) trains every pre-training
-    family, one UperNet and one Mask R-CNN iteration, writes the JSON and the markdown table and
+    family (eager, then compiled with dynamo's aot_eager backend, which compiles no C++), one
+    UperNet and one Mask R-CNN iteration, writes the JSON and the markdown table and
     exits 0; with a family that fails to build, it still runs the others and exits 1 naming it."""
     out = tmp_path / 'check'
     # both runs at once, one thread each (two cores)
     passing = subprocess.Popen(['bash', str(REPO / 'tools/gpu_check.sh'), '--cpu-smoke',
-                                '--out-dir', str(out)], cwd=REPO, env=tool_env(OMP_NUM_THREADS='1'),
+                                '--compile-backend', 'aot_eager', '--out-dir', str(out)],
+                               cwd=REPO, env=tool_env(OMP_NUM_THREADS='1'),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    failing = subprocess.Popen([PYTHON, '-c', FAIL_FCMAE, '--cpu-smoke', '--no-dense', '--out-dir',
+    failing = subprocess.Popen([PYTHON, '-c', FAIL_FCMAE, '--cpu-smoke', '--no-dense',
+                                '--no-compile', '--out-dir',
                                 str(tmp_path / 'failing')], cwd=REPO,
                                env=tool_env(OMP_NUM_THREADS='1'), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -154,12 +157,16 @@ def test_gpu_check_cpu_smoke_runs_every_family_end_to_end(tmp_path: Path) -> Non
     for r in report['checks']:
         assert r['ms_per_iter'] > 0 and r['images_per_s'] > 0 and r['batch_size'] == 2
         assert r['amp'] is False  # CPU: fp32
+    for r in report['checks'][:11]:  # every pre-training model also took compiled steps
+        assert r['compile_backend'] == 'aot_eager' and r['compiled_ms_per_iter'] > 0
+        assert r['compiled_ratio'] == r['compiled_ms_per_iter'] / r['ms_per_iter']
     assert rows['cmae-2shot (ViT-B/16)']['ms_ratio_to_baseline'] > 0
     assert rows['mae (ViT-B/16)']['ms_ratio_to_baseline'] == 1.0
     assert report['vit_l']['paper_ratio'] == 650 / 670 and report['vit_l']['ratio'] > 0
     assert report['first_failure'] is None and report['settings']['smoke'] is True
     md = (out / 'gpu_check.md').read_text()
     assert '| cmae-3shot (ViT-B/16) | L(0,10,11; 0.75,0.1,0.1) | 2 | no |' in md
+    assert '| compiled ms/iter | compiled / eager | compile s | status |' in md
     assert 'paper footnote 4: 650 vs 670 ms/iter' in md and md in proc.stdout
 
     assert failing.returncode == 1, fail_out[-3000:] + fail_err[-3000:]
@@ -169,6 +176,7 @@ def test_gpu_check_cpu_smoke_runs_every_family_end_to_end(tmp_path: Path) -> Non
     assert status.pop('fcmae-1shot (ConvNeXtV2-B 224px)') == 'failed'
     assert status.pop('fcmae-2shot (ConvNeXtV2-B 224px)') == 'failed'
     assert set(status.values()) == {'ok'} and len(status) == 9
+    assert not any('compiled_ms_per_iter' in r for r in report['checks'])  # --no-compile
     assert 'injected fault: FCMAE does not build' in (tmp_path / 'failing' / 'gpu_check.md').read_text()
 
 

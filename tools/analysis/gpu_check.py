@@ -4,9 +4,12 @@ much memory (cmae_mm/analysis/benchmark/acceptance.py describes each check).
 Usually started through tools/gpu_check.sh, which builds or reuses the environment first:
 
     bash tools/gpu_check.sh                          # CUDA machine: the full run (<= 8 min, H100)
-    bash tools/gpu_check.sh --cpu-smoke              # any machine: tiny models, ~1 min
+    bash tools/gpu_check.sh --cpu-smoke              # any machine: tiny models, a few minutes
+    bash tools/gpu_check.sh --cpu-smoke --compile-backend aot_eager   # no C++ compiled, ~1 min
     .venv/bin/python tools/analysis/gpu_check.py --out-dir work_dirs/gpu_check --iters 30
 
+Every pre-training model is timed eager, then compiled as tools/train.py --compile compiles it
+(forward compiled, optimizer step eager): compiled ms/iter, compiled / eager, compile seconds.
 Writes <out-dir>/gpu_check.json and gpu_check.md and prints the table. Exit code 0 when every
 check passed or was skipped with its reason, 1 naming the first failed check, 2 on bad arguments
 (e.g. no CUDA device without --cpu-smoke).
@@ -31,6 +34,11 @@ def main(argv=None) -> int:
                         help="per-GPU batch of every pre-training model (default: its config's)")
     parser.add_argument('--no-dense', action='store_true', help='skip UperNet and Mask R-CNN')
     parser.add_argument('--no-dist', action='store_true', help='skip the 2-process dist_train.sh')
+    parser.add_argument('--compile-backend', default='inductor',
+                        help='torch.compile backend of the compiled step timed after the eager '
+                        'ones, as tools/train.py --compile runs it (default: %(default)s; '
+                        'aot_eager compiles no C++)')
+    parser.add_argument('--no-compile', action='store_true', help='eager steps only')
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0 or (args.batch_size is not None and args.batch_size < 1):
         parser.error(f'--iters {args.iters} must be >= 1, --warmup {args.warmup} >= 0 and '
@@ -38,7 +46,8 @@ def main(argv=None) -> int:
     try:
         report = run_acceptance(Path(args.out_dir), smoke=args.cpu_smoke, iters=args.iters,
                                 warmup=args.warmup, checks=CHECKS, dense=not args.no_dense,
-                                dist=not args.no_dist, batch_size=args.batch_size)
+                                dist=not args.no_dist, batch_size=args.batch_size,
+                                compile_backend=None if args.no_compile else args.compile_backend)
     except ValueError as e:
         parser.error(str(e))
     print()

@@ -18,6 +18,14 @@ answers "does it train, and roughly how fast", the ratios to the stock baselines
 medians of one run. The ViT-L pair gives the ratio the paper's footnote 4 reports (two-shot
 650 ms/iter vs MAE 670 ms/iter, ViT-L).
 
+Each pre-training model is then compiled as ``tools/train.py --compile`` compiles it (the
+forward, :func:`cmae_mm.engine.compile.compile_model`, the optimizer step eager) and measured again
+in the same process, after its eager steps: ``compile_s`` is the first compiled step minus the
+compiled median, ``compiled_ms_per_iter`` the compiled median and ``compiled_ratio`` compiled /
+eager (the same model, weights and optimizer state, one after the other, not interleaved).
+``compile_backend`` chooses torch.compile's backend (``inductor`` by default; ``None`` skips the
+compiled step).
+
 ``smoke=True`` (``--cpu-smoke``) shrinks every model to a CPU size with the same structure (depth,
 shot schedule, heads, necks) and runs 1 warm-up and 2 timed steps at batch 2: the tool proven end
 to end on any machine in about a minute.
@@ -39,6 +47,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ...engine.compile import compile_model
 from .memory import CpuMemoryProbe
 from .models import ROOT, BatchMaker, build_model, build_optimizer, load_config, model_specs
 from .report import environment, silence_mmengine_logs
@@ -147,7 +156,8 @@ def _free(device: torch.device) -> None:
 
 
 def check_model(name: str, arch: str, device: torch.device, iters: int, warmup: int,
-                smoke: bool, batch_size: Optional[int] = None) -> Dict[str, Any]:
+                smoke: bool, batch_size: Optional[int] = None,
+                compile_backend: Optional[str] = 'inductor') -> Dict[str, Any]:
     """Train one pre-training model for ``warmup`` + ``iters`` steps and measure it.
 
     Args:
@@ -158,10 +168,14 @@ def check_model(name: str, arch: str, device: torch.device, iters: int, warmup: 
         warmup: Untimed iterations first.
         smoke: Shrink the model (:func:`shrink_pretrain`) and use batch 2.
         batch_size: Override of the config's per-GPU batch size.
+        compile_backend: torch.compile backend of the compiled step after the eager ones (None:
+            no compiled step).
 
     Returns:
         dict: ``check``, ``group``, ``config``, ``schedule``, ``baseline``, ``batch_size``,
-        ``amp``, ``ms_per_iter``, ``images_per_s``, ``peak_memory_bytes``, ``status`` ``ok``.
+        ``amp``, ``ms_per_iter``, ``images_per_s``, ``peak_memory_bytes``, ``status`` ``ok``,
+        and with a compiled step ``compile_backend``, ``compile_s``, ``compiled_ms_per_iter``,
+        ``compiled_ratio``.
     """
     (spec, ) = model_specs([name], [arch])
     cfg = load_config(spec.config, spec.overrides, spec.drop)
@@ -173,7 +187,18 @@ def check_model(name: str, arch: str, device: torch.device, iters: int, warmup: 
     model = build_model(cfg, device)
     optim_wrapper = build_optimizer(cfg, model, amp)
     batches = BatchMaker(cfg, batch, seed=0)
-    measured = _measure(lambda: model.train_step(batches(), optim_wrapper), device, warmup, iters)
+    step = lambda: model.train_step(batches(), optim_wrapper)  # noqa: E731
+    measured = _measure(step, device, warmup, iters)
+    if compile_backend is not None:
+        compile_model(model, dict(target='forward', backend=compile_backend))
+        first = timed(step, device)  # compiles
+        compiled = _measure(step, device, max(warmup - 1, 0), iters)
+        measured.update(compile_backend=compile_backend,
+                        compiled_ms_per_iter=compiled['ms_per_iter'],
+                        compiled_iter_ms=compiled['iter_ms'],
+                        compile_s=first - compiled['ms_per_iter'] / 1e3,
+                        compiled_ratio=compiled['ms_per_iter'] / measured['ms_per_iter'])
+        torch._dynamo.reset()
     del model, optim_wrapper, batches
     _free(device)
     return dict(check=f'{name} ({spec.group})', name=name, group=spec.group, config=spec.config,
@@ -379,8 +404,8 @@ def markdown(report: Dict[str, Any]) -> str:
              f"{report['wall_s']:.0f} s in all.",
              '',
              '| check | schedule | batch/GPU | AMP | ms/iter | images/s | peak memory (MiB) | '
-             'ms ratio to baseline | status |',
-             '|---|---|---|---|---|---|---|---|---|']
+             'ms ratio to baseline | compiled ms/iter | compiled / eager | compile s | status |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in report['checks']:
         cells = [r['check'], r.get('schedule', ''), str(r.get('batch_size', '')),
                  'yes' if r.get('amp') else 'no']
@@ -388,10 +413,16 @@ def markdown(report: Dict[str, Any]) -> str:
             ratio = r.get('ms_ratio_to_baseline')
             cells += [f"{r['ms_per_iter']:.1f}", f"{r['images_per_s']:.1f}",
                       f"{r['peak_memory_bytes'] / 2**20:.0f}",
-                      '-' if ratio is None else f'{ratio:.3f}', 'ok']
+                      '-' if ratio is None else f'{ratio:.3f}']
+            if 'compiled_ms_per_iter' in r:
+                cells += [f"{r['compiled_ms_per_iter']:.1f}", f"{r['compiled_ratio']:.3f}",
+                          f"{r['compile_s']:.1f}"]
+            else:
+                cells += ['-', '-', '-']
+            cells.append('ok')
         else:
             why = (r.get('error') or r.get('detail') or '').splitlines()
-            cells += ['-', '-', '-', '-', f"{r['status']}: {why[0] if why else ''}".rstrip(': ')]
+            cells += ['-'] * 7 + [f"{r['status']}: {why[0] if why else ''}".rstrip(': ')]
         lines.append('| ' + ' | '.join(cells) + ' |')
     vl = report.get('vit_l')
     if vl:
@@ -406,6 +437,7 @@ def markdown(report: Dict[str, Any]) -> str:
 def run_acceptance(out_dir: Path, smoke: bool = False, iters: int = 30, warmup: int = 3,
                    checks: Sequence[Tuple[str, str]] = CHECKS, dense: bool = True,
                    dist: bool = True, batch_size: Optional[int] = None,
+                   compile_backend: Optional[str] = 'inductor',
                    out: Callable[[str], None] = print) -> Dict[str, Any]:
     """Run every check and write ``gpu_check.json`` and ``gpu_check.md`` to ``out_dir``.
 
@@ -419,6 +451,8 @@ def run_acceptance(out_dir: Path, smoke: bool = False, iters: int = 30, warmup: 
         dense: Also the UperNet and Mask R-CNN iteration.
         dist: Also ``tools/dist_train.sh`` with 2 processes when there are 2 or more GPUs.
         batch_size: Override of every pre-training config's per-GPU batch.
+        compile_backend: torch.compile backend of each pre-training model's compiled step
+            (None: eager only).
         out: Progress printer.
 
     Returns:
@@ -443,7 +477,7 @@ def run_acceptance(out_dir: Path, smoke: bool = False, iters: int = 30, warmup: 
     for name, arch in checks:
         (spec, ) = model_specs([name], [arch])
         _attempt(rows, spec.label, lambda: check_model(name, arch, device, iters, warmup, smoke,
-                                                       batch_size), out)
+                                                       batch_size, compile_backend), out)
     if dense:
         for config in (SEG_CONFIG, DET_CONFIG):
             _attempt(rows, config, lambda: check_dense(config, device, smoke), out)
@@ -458,7 +492,7 @@ def run_acceptance(out_dir: Path, smoke: bool = False, iters: int = 30, warmup: 
     failed = [r['check'] for r in rows if r['status'] == 'failed']
     report = dict(environment=environment(device, device.type == 'cuda', ''),
                   settings=dict(smoke=smoke, iters=iters, warmup=warmup, gpus=gpus,
-                                batch_size=batch_size),
+                                batch_size=batch_size, compile_backend=compile_backend),
                   checks=rows, vit_l=vit_l_ratio(rows),
                   first_failure=failed[0] if failed else None,
                   wall_s=time.perf_counter() - start)
