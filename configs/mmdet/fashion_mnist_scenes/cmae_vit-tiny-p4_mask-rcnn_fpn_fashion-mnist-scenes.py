@@ -49,7 +49,8 @@
 #   scenes 1.5 s per batch of 8 (about 3 min). A 200-iteration run from the default checkpoint
 #   (warm-up shortened to 50) reached bbox / segm mAP 0.001 / 0.000 on the validation split:
 #   the heads start from scratch and 200 steps are far from enough.
-_base_ = '../cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py'
+_base_ = ['../cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py',
+           '../../_base_/models/cmae_vit-tiny-p4_fashion-mnist-scenes_encoder.py']
 
 data_root = 'data/fashion_mnist_scenes/'
 embed_dims, img_size, patch_size, in_channels = 64, 64, 4, 1
@@ -66,16 +67,7 @@ num_classes = 10
 
 model = dict(
     data_preprocessor=dict(mean=[72.94], std=[90.0], bgr_to_rgb=False, pad_size_divisor=32),
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=12, num_heads=4,
-                  feedforward_channels=128),
-        img_size=img_size,
-        patch_size=patch_size,
-        in_channels=in_channels,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='work_dirs/studies/fmnist_pt5e/mae_seed0/epoch_5.pth',
-                      prefix='backbone.')),
+    backbone={{_base_.scenes_encoder}},  # 64-d, 12 blocks, 4x4 patches, 1 channel, 64 px
     neck=[
         dict(type='mmseg.Feature2Pyramid', embed_dim=embed_dims, rescales=[2, 1, 0.5, 0.25],
              norm_cfg=dict(type='SyncBN', requires_grad=True)),

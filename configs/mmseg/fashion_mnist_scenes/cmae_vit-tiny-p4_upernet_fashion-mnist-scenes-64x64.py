@@ -42,7 +42,8 @@
 #   scenes 16 s. A 300-iteration run from the default checkpoint (warm-up 50, decay to 0 at 300)
 #   reached mIoU 10.65 (aAcc 73.65; background IoU 90.6, the garments 0-14) on the validation
 #   split.
-_base_ = '../cmae_vit-base-p16_upernet_8xb2-160k_ade20k-512x512.py'
+_base_ = ['../cmae_vit-base-p16_upernet_8xb2-160k_ade20k-512x512.py',
+           '../../_base_/models/cmae_vit-tiny-p4_fashion-mnist-scenes_encoder.py']
 
 data_root = 'data/fashion_mnist_scenes'
 embed_dims, img_size, patch_size, in_channels = 64, 64, 4, 1
@@ -52,16 +53,7 @@ num_classes = 11  # background + the 10 garments
 data_preprocessor = dict(mean=[72.94], std=[90.0], bgr_to_rgb=False, size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=12, num_heads=4,
-                  feedforward_channels=128),
-        img_size=img_size,
-        patch_size=patch_size,
-        in_channels=in_channels,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='work_dirs/studies/fmnist_pt5e/mae_seed0/epoch_5.pth',
-                      prefix='backbone.')),
+    backbone={{_base_.scenes_encoder}},  # 64-d, 12 blocks, 4x4 patches, 1 channel, 64 px
     neck=dict(embed_dim=embed_dims, rescales=[2, 1, 0.5, 0.25]),
     decode_head=dict(in_channels=[embed_dims] * 4, channels=embed_dims, num_classes=num_classes),
     auxiliary_head=dict(in_channels=embed_dims, channels=32, num_classes=num_classes),
