@@ -3,7 +3,6 @@
 The builder runs on a tiny fake ImageNet-1K under ``tmp_path``: real 8x8 JPEGs for the 100
 ImageNet-100 classes plus a few other ImageNet-1K classes, in mmpretrain's class-folder layout.
 """
-import importlib.util
 import os
 import re
 import subprocess
@@ -18,22 +17,11 @@ from mmpretrain.registry import DATASETS
 
 import cmae_mm  # noqa: F401  (registers ImageNet100)
 from cmae_mm.datasets import IMAGENET100_CLASSES, ImageNet100, MissingClassesError, load_class_list
-from cmae_mm.datasets.imagenet100 import CLASS_LIST_FILE
+from cmae_mm.datasets.imagenet100 import CLASS_LIST_FILE, build_imagenet100
 
 ROOT = Path(__file__).resolve().parents[1]
+# build_imagenet100 is tested directly, its command line as a subprocess (test_cli)
 TOOL = ROOT / 'tools' / 'dataset_converters' / 'build_imagenet100.py'
-
-
-def _load_tool():
-    """The builder tool as a module: its ``build_imagenet100`` is tested directly, its CLI as a
-    subprocess (:func:`test_cli`)."""
-    spec = importlib.util.spec_from_file_location('build_imagenet100_tool', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
-build_imagenet100 = _load_tool().build_imagenet100
 EXTRA_CLASSES = ('n01440764', 'n01443537', 'n15075141')  # ImageNet-1K, not ImageNet-100
 # A class whose label (position in the CMC list) differs from its rank among sorted wnids.
 PROBE = 'n02869837'

@@ -1,7 +1,7 @@
-"""tools/model_converters/convert_cmae.py on checkpoints of a real CMAE pre-training run: the
-mmpretrain-ViT export loads into the downstream encoder, the timm export loads strictly into timm's
-ViT and computes the same tokens as the pre-trained encoder, and a mismatch writes nothing."""
-import importlib.util
+"""tools/model_converters/convert_cmae.py (:mod:`cmae_mm.models.converters`) on checkpoints of a
+real CMAE pre-training run: the mmpretrain-ViT export loads into the downstream encoder, the timm
+export loads strictly into timm's ViT and computes the same tokens as the pre-trained encoder, and
+a mismatch writes nothing."""
 import re
 from pathlib import Path
 
@@ -12,17 +12,8 @@ from mmpretrain.registry import MODELS
 
 import cmae_mm  # noqa: F401
 from cmae_mm.engine.checkpoint import CheckpointMismatchError, trusted_globals
+from cmae_mm.models import converters
 from helpers import REPO, TINY_IMG, TINY_PATCH, output_of, run_tool
-
-TOOL = REPO / 'tools' / 'model_converters' / 'convert_cmae.py'
-
-
-def load_tool():
-    """The converter as a module, for its library functions (the CLI runs as a subprocess)."""
-    spec = importlib.util.spec_from_file_location('convert_cmae', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 class ConvertFailed(Exception):
@@ -94,20 +85,19 @@ def test_timm_export_is_strict_and_computes_the_same_tokens(source, pretrained, 
 def test_conversion_checks_the_tokens(pretrained, monkeypatch, tmp_path):
     """A renaming bug that keeps every shape (norm1 <-> norm2) loads strictly but is caught by the
     token comparison (on a checkpoint whose norms are not at their initial values)."""
-    tool = load_tool()
     with trusted_globals():
         ckpt = torch.load(pretrained[12])
     for key, value in ckpt['state_dict'].items():
         if '.ln' in key:
             value.copy_(torch.rand_like(value) + 0.5)
     torch.save(ckpt, tmp_path / 'trained_norms.pth')
-    assert tool.convert_encoder(str(tmp_path / 'trained_norms.pth'), 'timm')[2] < 1e-5
+    assert converters.convert_encoder(str(tmp_path / 'trained_norms.pth'), 'timm')[2] < 1e-5
     swap = {'norm1': 'norm2', 'norm2': 'norm1'}
     swapped = tuple((pat, re.sub('norm[12]', lambda m: swap[m.group()], repl))
-                    for pat, repl in tool.TIMM_KEY_MAP)
-    monkeypatch.setattr(tool, 'TIMM_KEY_MAP', swapped)
+                    for pat, repl in converters.TIMM_KEY_MAP)
+    monkeypatch.setattr(converters, 'TIMM_KEY_MAP', swapped)
     with pytest.raises(CheckpointMismatchError, match='the timm model computes other tokens'):
-        tool.convert_encoder(str(tmp_path / 'trained_norms.pth'), 'timm')
+        converters.convert_encoder(str(tmp_path / 'trained_norms.pth'), 'timm')
 
 
 def test_mismatch_writes_nothing(pretrained, tmp_path, capsys):

@@ -24,6 +24,7 @@ from cmae_mm.engine import entrypoints
 from cmae_mm.engine.checkpoint import CheckpointMismatchError, read_state_dict
 from cmae_mm.engine.errors import ConfigError
 from cmae_mm.engine.pretrained import apply_pretrained, find_backbone
+from cmae_mm.models.converters import export_encoder
 from helpers import (REPO, output_of, run_logs, run_tool, shrink_pretrain_cfg, write_ade20k,
                      write_coco)
 from test_configs_classification import shrink_cls_cfg
@@ -44,7 +45,8 @@ def restore_default_scope():
 @pytest.fixture(scope='module')
 def checkpoints(tmp_path_factory) -> dict:
     """A tiny CMAE pre-training checkpoint (``backbone.*``, ``neck.*``, ``head.*``) and its
-    conversions by convert_cmae.py: ``vit`` (backbone only, no prefix) and ``timm``."""
+    conversions by :func:`~cmae_mm.models.converters.export_encoder` (what convert_cmae.py runs):
+    ``vit`` (backbone only, no prefix) and ``timm``."""
     root = tmp_path_factory.mktemp('ckpt')
     cfg = shrink_pretrain_cfg(Config.fromfile(str(REPO / PRETRAIN)), root, root)
     torch.manual_seed(1)
@@ -52,14 +54,10 @@ def checkpoints(tmp_path_factory) -> dict:
     model.init_weights()
     pretrain = root / 'cmae_pretrain.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), pretrain)
-    spec = importlib.util.spec_from_file_location(
-        'convert_cmae', REPO / 'tools' / 'model_converters' / 'convert_cmae.py')
-    converter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(converter)
     out = dict(pretrain=pretrain, vit=root / 'cmae_vit.pth', timm=root / 'cmae_timm.pth')
     for to in ('vit', 'timm'):
-        assert converter.main([str(pretrain), str(out[to]), '--to', to,
-                               '--arch', json.dumps(TINY_ARCH)]) == 0
+        written = export_encoder(str(pretrain), str(out[to]), to=to, arch=json.dumps(TINY_ARCH))
+        assert written.dst == str(out[to]) and out[to].is_file()
     return out
 
 

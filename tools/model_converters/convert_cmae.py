@@ -16,7 +16,8 @@ stored config *parsed as data* (never executed) or from ``--arch``.
 Every conversion is checked before anything is written: the encoder must fill an mmpretrain ViT
 of the checkpoint's architecture exactly (no missing, no unused key), and a timm export must load
 strictly and compute the same tokens as the source encoder. Nothing is written on a mismatch,
-and an existing output is never overwritten without ``--force``.
+and an existing output is never overwritten without ``--force``. The conversion is
+:func:`cmae_mm.models.converters.export_encoder`; this tool parses the command line and calls it.
 
 Examples::
 
@@ -25,269 +26,26 @@ Examples::
         cmae_vitb_timm.pth --to timm
 """
 import argparse
-import ast
-import json
-import math
-import re
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional
 
-import torch
-from torch import nn
-
-from cmae_mm.engine.checkpoint import (CheckpointMismatchError, UnsafeCheckpointError,
-                                       encoder_state, load_encoder_state, read_checkpoint)
-
-StateDict = Dict[str, torch.Tensor]
-
-# mmpretrain VisionTransformer key -> timm VisionTransformer key (regular expressions).
-TIMM_KEY_MAP: Tuple[Tuple[str, str], ...] = (
-    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
-    (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
-    (r'^layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
-    (r'^layers\.(\d+)\.attn\.', r'blocks.\1.attn.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
-    (r'^ln1\.', 'norm.'),
-)
-
-
-def to_timm(state: StateDict) -> StateDict:
-    """Rename an mmpretrain ViT encoder state dict to timm's ``VisionTransformer`` layout.
-
-    Args:
-        state: Encoder weights without prefix (``cls_token``, ``pos_embed`` (1, 1 + N, C),
-            ``patch_embed.projection.*``, ``layers.<i>.*``, ``ln1.*`` = final norm).
-
-    Returns:
-        The same tensors under timm's names (``patch_embed.proj.*``, ``blocks.<i>.*``, ``norm.*``).
-
-    Raises:
-        CheckpointMismatchError: If a key has no timm counterpart.
-    """
-    out, unknown = {}, []
-    for key, value in state.items():
-        new: Optional[str] = key if key in ('cls_token', 'pos_embed') else None
-        for pattern, repl in TIMM_KEY_MAP:
-            if new is None and re.match(pattern, key):
-                new = re.sub(pattern, repl, key)
-        if new is None:
-            unknown.append(key)
-        else:
-            out[new] = value
-    if unknown:
-        raise CheckpointMismatchError(f'keys without a timm counterpart: {sorted(unknown)}')
-    return out
-
-
-CONVERSIONS = ('vit', 'timm')
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    """The shape of a plain ViT encoder.
-
-    Attributes:
-        embed_dims: Token width ``C``.
-        num_layers: Number of blocks.
-        num_heads: Attention heads per block.
-        feedforward_channels: Hidden width of the MLPs.
-        img_size: Input side the position embeddings were trained at.
-        patch_size: Patch side.
-    """
-
-    embed_dims: int
-    num_layers: int
-    num_heads: int
-    feedforward_channels: int
-    img_size: int
-    patch_size: int
-
-    @property
-    def arch(self) -> dict:
-        """The mmpretrain ``VisionTransformer`` ``arch`` dict."""
-        return dict(embed_dims=self.embed_dims, num_layers=self.num_layers,
-                    num_heads=self.num_heads, feedforward_channels=self.feedforward_channels)
-
-
-def _literal_heads(cfg_text: str) -> Optional[Union[str, dict]]:
-    """The ``model.backbone.arch`` of a config text, parsed as data (``ast``), never executed.
-
-    Returns the arch name (``arch='b'``) or a dict of literal entries (``arch=dict(...)``), or None
-    when the text holds no such literal.
-    """
-    try:
-        tree = ast.parse(cfg_text)
-    except SyntaxError:
-        return None
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        for kw in node.keywords:
-            if kw.arg != 'arch':
-                continue
-            if isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                return kw.value.value
-            if isinstance(kw.value, ast.Call) and getattr(kw.value.func, 'id', None) == 'dict':
-                out = {}
-                for item in kw.value.keywords:
-                    try:
-                        out[item.arg] = ast.literal_eval(item.value)
-                    except ValueError:
-                        continue
-                return out
-            if isinstance(kw.value, ast.Dict):
-                try:
-                    return ast.literal_eval(kw.value)
-                except ValueError:
-                    return None
-    return None
-
-
-def encoder_spec(state: StateDict, meta: Optional[dict] = None,
-                 arch: Union[str, dict, None] = None) -> EncoderSpec:
-    """Read an encoder's shape from its weights; only the head count needs more.
-
-    Token width, depth, MLP width, patch size and image size come from tensor shapes. The number
-    of heads (no tensor shape shows it) comes from, in order: ``arch``; the unique entry of
-    ``VisionTransformer.arch_zoo`` with the same width, depth and MLP width; ``meta['arch']``
-    (written by this tool); the ``arch`` literal of the stored config text ``meta['cfg']``, parsed
-    with ``ast`` as data. Nothing of the checkpoint is executed or evaluated.
-
-    Args:
-        state: Encoder weights without prefix (mmpretrain ViT layout).
-        meta: The checkpoint's ``meta`` (data only).
-        arch: mmpretrain ViT arch name (``'b'``, ``'deit-small'``, ...) or dict, overriding.
-
-    Returns:
-        The encoder's :class:`EncoderSpec`.
-
-    Raises:
-        ValueError: If the head count cannot be found, or ``arch`` does not match the weights.
-        CheckpointMismatchError: If ``state`` lacks the patch embedding, position embeddings or
-            blocks.
-    """
-    from mmpretrain.models import VisionTransformer
-
-    zoo = VisionTransformer.arch_zoo
-    absent = [k for k in ('patch_embed.projection.weight', 'pos_embed', 'layers.0.ffn.layers.0.0.weight')
-              if k not in state]
-    if absent:
-        raise CheckpointMismatchError(f'not a ViT encoder: missing keys {absent}')
-    proj = state['patch_embed.projection.weight']  # (C, 3, p, p)
-    dims = int(proj.shape[0])
-    depth = 1 + max(int(k.split('.')[1]) for k in state if k.startswith('layers.'))
-    ffn = int(state['layers.0.ffn.layers.0.0.weight'].shape[0])
-    grid = math.isqrt(state['pos_embed'].shape[1] - 1)
-    shape = dict(embed_dims=dims, num_layers=depth, feedforward_channels=ffn)
-
-    def heads_of(candidate: Union[str, dict, None]) -> Optional[int]:
-        if isinstance(candidate, str):
-            if candidate.lower() not in zoo:
-                raise ValueError(f'unknown ViT arch {candidate!r}; known: {sorted(zoo)}')
-            candidate = zoo[candidate.lower()]
-        if not isinstance(candidate, dict) or 'num_heads' not in candidate:
-            return None
-        other = {k: int(candidate[k]) for k in shape if k in candidate}
-        if any(other[k] != shape[k] for k in other):
-            raise ValueError(f'arch {dict(candidate)} does not match the weights: {shape}')
-        return int(candidate['num_heads'])
-
-    meta = meta or {}
-    heads = heads_of(arch)
-    if heads is None:
-        matches = {int(a['num_heads']) for a in zoo.values()
-                   if all(int(a[k]) == v for k, v in shape.items())}
-        heads = matches.pop() if len(matches) == 1 else None
-    if heads is None and isinstance(meta.get('arch'), dict):
-        heads = heads_of(meta['arch'])
-    if heads is None and isinstance(meta.get('cfg'), str):
-        heads = heads_of(_literal_heads(meta['cfg']))
-    if heads is None:
-        raise ValueError(f'cannot tell the number of attention heads of a ViT with {shape}: pass '
-                         f"--arch (a name of {sorted(zoo)} or a dict such as "
-                         f"\"{{'embed_dims': {dims}, 'num_layers': {depth}, 'num_heads': H, "
-                         f"'feedforward_channels': {ffn}}}\")")
-    return EncoderSpec(embed_dims=dims, num_layers=depth, num_heads=heads,
-                       feedforward_channels=ffn, img_size=grid * proj.shape[-1],
-                       patch_size=proj.shape[-1])
-
-
-def build_vit(spec: EncoderSpec) -> nn.Module:
-    """mmpretrain's ``VisionTransformer`` of ``spec``, returning all tokens after the final norm."""
-    from mmpretrain.models import VisionTransformer
-
-    return VisionTransformer(arch=spec.arch, img_size=spec.img_size, patch_size=spec.patch_size,
-                             out_type='raw', final_norm=True)
-
-
-def build_timm_vit(spec: EncoderSpec) -> nn.Module:
-    """timm's ``VisionTransformer`` of ``spec`` without a classifier (``num_classes=0``), i.e.
-    ``timm.create_model('vit_base_patch16_224', num_classes=0)`` for ViT-B/16."""
-    from timm.models.vision_transformer import VisionTransformer
-
-    return VisionTransformer(img_size=spec.img_size, patch_size=spec.patch_size,
-                             embed_dim=spec.embed_dims, depth=spec.num_layers,
-                             num_heads=spec.num_heads,
-                             mlp_ratio=spec.feedforward_channels / spec.embed_dims, num_classes=0)
-
-
-def convert_encoder(path: str, to: str = 'vit', arch: Union[str, dict, None] = None,
-                    prefix: str = 'backbone.', atol: float = 1e-4
-                    ) -> Tuple[StateDict, EncoderSpec, float]:
-    """Extract the encoder of a (Conditional) MAE checkpoint for downstream use, checked.
-
-    The encoder weights are first loaded strictly into an mmpretrain ``VisionTransformer`` of the
-    checkpoint's architecture (every key used, none missing). For ``to='timm'`` they are renamed
-    (:func:`to_timm`), loaded strictly into timm's ``VisionTransformer``, and both models must
-    give the same tokens for the same random image.
-
-    Args:
-        path: A pre-training checkpoint (or a backbone-only one with ``prefix=''``).
-        to: ``'vit'`` (mmpretrain ViT keys: the encoder of every downstream config of this suite,
-            classification, Mask R-CNN and UperNet) or ``'timm'``.
-        arch: Architecture override (see :func:`encoder_spec`).
-        prefix: Key prefix of the encoder in the checkpoint.
-        atol: Largest allowed absolute difference of the two models' tokens (``to='timm'``).
-
-    Returns:
-        The converted state dict, the encoder's spec, and the largest token difference between
-        the source and the converted model (0 for ``'vit'``).
-
-    Raises:
-        ValueError: On an unknown ``to`` or architecture.
-        CheckpointMismatchError: If a key is missing, unused or unknown, or the features differ.
-    """
-    if to not in CONVERSIONS:
-        raise ValueError(f'unknown target format {to!r}; choose from {CONVERSIONS}')
-    ckpt = read_checkpoint(path)
-    state = encoder_state(ckpt['state_dict'], prefix, path)
-    spec = encoder_spec(state, ckpt['meta'], arch)
-    vit = build_vit(spec)
-    vit.eval()  # (mmpretrain backbones' train() returns None: no chaining)
-    load_encoder_state(vit, state, source=path)
-    if to == 'vit':
-        return state, spec, 0.
-    timm_state = to_timm(state)
-    model = build_timm_vit(spec)
-    model.eval()
-    load_encoder_state(model, timm_state, source=f'{path} (timm keys)')
-    x = torch.randn(2, 3, spec.img_size, spec.img_size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        diff = (vit(x)[0] - model.forward_features(x)).abs().max().item()
-    if diff > atol:
-        raise CheckpointMismatchError(f'the timm model computes other tokens than the source '
-                                      f'encoder (max abs difference {diff:.3g} > {atol})')
-    return timm_state, spec, diff
+from cmae_mm.engine.checkpoint import CheckpointMismatchError, UnsafeCheckpointError
+from cmae_mm.models.converters import CONVERSIONS, export_encoder
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` if None.
+
+    Returns:
+        ``src``, ``dst``, ``to``, ``arch``, ``prefix``, ``force``.
+    """
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='pre-training checkpoint (Runner checkpoint or state dict)')
     parser.add_argument('dst', help='output file')
-    parser.add_argument('--to', choices=('vit', 'timm'), default='vit', help='output key format')
+    parser.add_argument('--to', choices=CONVERSIONS, default='vit', help='output key format')
     parser.add_argument('--arch', help="ViT arch: a name ('b', 'deit-small', 'l', ...) or a JSON dict "
                         'with num_heads, needed only when the head count cannot be read from the '
                         'weights and the stored config')
@@ -298,32 +56,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Convert as the command line says; an input error ends the tool with one line, status 1."""
     args = parse_args(argv)
-    if '://' not in args.src and not Path(args.src).is_file():
-        sys.exit(f'convert_cmae.py: error: checkpoint not found: {args.src}')
-    if Path(args.dst).exists() and not args.force:
-        sys.exit(f'convert_cmae.py: error: {args.dst} exists; pass --force to overwrite it')
-    arch = args.arch
-    if arch is not None and arch.lstrip().startswith('{'):
-        try:
-            arch = json.loads(arch)
-        except json.JSONDecodeError as e:
-            sys.exit(f'convert_cmae.py: error: --arch {args.arch!r} is not a JSON dict: {e}')
     try:
-        state, spec, diff = convert_encoder(args.src, args.to, arch, args.prefix)
-    except (CheckpointMismatchError, UnsafeCheckpointError, ValueError) as e:
+        export = export_encoder(args.src, args.dst, to=args.to, arch=args.arch,
+                                prefix=args.prefix, force=args.force)
+    except (CheckpointMismatchError, FileExistsError, FileNotFoundError, UnsafeCheckpointError,
+            ValueError) as e:
         sys.exit(f'convert_cmae.py: error: {e}')
-    Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
-    if args.to == 'vit':
-        meta = dict(source=str(args.src), format='mmpretrain VisionTransformer', arch=spec.arch,
-                    img_size=spec.img_size, patch_size=spec.patch_size)
-        torch.save(dict(state_dict=state, meta=meta), args.dst)
-    else:
-        torch.save(state, args.dst)
-    check = f'; tokens match the source encoder (max abs difference {diff:.2g})' if args.to == 'timm' else ''
-    print(f'{args.dst}: {len(state)} tensors, {args.to} keys, {spec.num_layers} blocks x '
-          f'{spec.embed_dims}-d, {spec.num_heads} heads, patch {spec.patch_size}, '
-          f'{spec.img_size}px; all encoder keys used{check}')
+    print(export.format())
     return 0
 
 
