@@ -2,7 +2,8 @@
 
 * :mod:`.grid` - the ImageNet-100 grid (members, names, families).
 * :mod:`.spec` - study files: parsing, validation, expansion into (run, seed) jobs.
-* :mod:`.runner` - ``plan``, ``run``, ``collect``; :mod:`.report` - ``report``.
+* :mod:`.runner` - ``plan``, ``run``, ``collect`` (from :mod:`.state`, :mod:`.launch`,
+  :mod:`.locking`, :mod:`.collecting`); :mod:`.report` - ``report``.
 * :mod:`.evaluations` - evaluations by name (``linear_probe``); :mod:`.data` - datasets to prepare.
 
 Command line: ``python tools/study/study.py {plan,run,collect,report} STUDY.yml``.

@@ -2,7 +2,7 @@
 from pathlib import Path
 from typing import Union
 
-__all__ = ['REPO_ROOT', 'OptionValue', 'format_option', 'repo_path']
+__all__ = ['REPO_ROOT', 'OptionValue', 'format_option', 'repo_path', 'show_path']
 
 #: Relative paths in study files (configs, data roots) are relative to this folder.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -14,6 +14,14 @@ def repo_path(path: Union[str, Path]) -> Path:
     """``path`` if absolute, else relative to the repository root."""
     path = Path(path)
     return path if path.is_absolute() else REPO_ROOT / path
+
+
+def show_path(path: Path) -> str:
+    """``path`` relative to the repository root when inside it."""
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def format_option(value: OptionValue) -> str:

@@ -89,7 +89,7 @@ def markdown_table(results: Dict[str, Any]) -> str:
     """The results table: one row per run name, mean ± std over seeds, then the control rows.
 
     Args:
-        results: Collected results (:func:`cmae_mm.study.runner.collect`).
+        results: Collected results (:func:`cmae_mm.study.collecting.collect`).
 
     Returns:
         str: A GitHub-flavoured markdown table.
