@@ -188,8 +188,8 @@ def test_grid_families_expand_against_the_in100_grid(tmp_path):
      'three-shot grid'),
     (dict(runs=[{'family': 'one-shot', 'arch': 'vit-huge'}]),
      "runs[0].arch: vit-huge is not in the one-shot grid; allowed: vit-base, vit-small"),
-    (dict(evaluations=['knn']), "evaluations[0]: unknown name 'knn'; registered: attention, cka, finetune, "
-     "linear_probe"),
+    (dict(evaluations=['knn']), "evaluations[0]: unknown name 'knn'; registered: attention, cka, detection, "
+     "finetune, linear_probe"),
     (dict(evaluations=[{'name': 'linear_probe', 'C': 1}]),
      "evaluations[0]: linear_probe: unknown option(s) 'C'; allowed: data_root, train_split"),
     (dict(prepare=['imagenet']), "prepare[0]: unknown name 'imagenet'; registered: digits"),

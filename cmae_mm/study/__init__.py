@@ -5,6 +5,7 @@
 * :mod:`.runner` - ``plan``, ``run``, ``collect`` (from :mod:`.state`, :mod:`.launch`,
   :mod:`.locking`, :mod:`.collecting`); :mod:`.report` - ``report``.
 * :mod:`.evaluations` - evaluations by name (``linear_probe``); :mod:`.data` - datasets to prepare.
+* :mod:`.dense` - the dense transfer evaluations (``segmentation``, ``detection``).
 
 Command line: ``python tools/study/study.py {plan,run,collect,report} STUDY.yml``.
 """

@@ -331,13 +331,74 @@ def _run_tool(cmd: List[str], log: Path) -> None:
         raise RuntimeError(f'{cmd[0]} failed (exit code {proc.returncode}); log: {log}\n{tail}')
 
 
+def train_and_score(config: str, work_dir: Path, options: Dict[str, Any], *,
+                    final_checkpoint: Optional[str] = None,
+                    score_options: Optional[Dict[str, Any]] = None,
+                    train_args: Sequence[str] = (), log_name: str = 'finetune.log',
+                    score_on: str = 'test',
+                    read_metrics: Callable[[Path], Dict[str, float]] = read_test_metrics
+                    ) -> Dict[str, float]:
+    """Train a config with ``tools/train.py``, score its last checkpoint with ``tools/test.py``.
+
+    Both tools run as subprocesses in the repository root (fresh processes, as a user runs
+    them). A work dir that already holds the final checkpoint is only scored; one with an earlier
+    checkpoint (``epoch_*.pth`` / ``iter_*.pth``) is resumed; a score already written
+    (``<work_dir>/<score_on>_metrics.json``) is reused without running anything.
+
+    Args:
+        config: The config (repository-relative, or absolute).
+        work_dir: The training work dir; the test run logs in ``<work_dir>/<score_on>``.
+        options: ``--cfg-options`` of both tools (dotted keys -> values).
+        final_checkpoint: File name of the final checkpoint in ``work_dir`` (``epoch_100.pth``,
+            ``iter_8000.pth``); None: the one ``last_checkpoint`` names after training (always
+            trains, resuming when there is a checkpoint).
+        score_options: Further ``--cfg-options`` of ``tools/test.py`` only (e.g. the ones that
+            make its test loop read a validation split).
+        train_args: Further arguments of ``tools/train.py`` before ``--cfg-options`` (e.g.
+            ``['--pretrained', CKPT]``).
+        log_name: File in ``work_dir`` that collects both tools' output.
+        score_on: Name of the scored split (:data:`SCORE_SPLITS`): names the saved score and the
+            test run's folder.
+        read_metrics: Reads the test run's metrics from its folder (default:
+            :func:`read_test_metrics`).
+
+    Returns:
+        Dict[str, float]: What ``read_metrics`` read (also written to
+        ``<work_dir>/<score_on>_metrics.json``).
+    """
+    import json
+
+    from .common import format_option
+
+    if score_on not in SCORE_SPLITS:
+        raise ValueError(f'score_on={score_on!r}: allowed: {", ".join(SCORE_SPLITS)}')
+    work_dir = Path(work_dir)
+    saved = work_dir / f'{score_on}_metrics.json'
+    if saved.is_file():
+        return {k: float(v) for k, v in json.loads(saved.read_text()).items()}
+    args = [f'{k}={format_option(v)}' for k, v in options.items()]
+    final = work_dir / final_checkpoint if final_checkpoint else None
+    log = work_dir / log_name
+    if final is None or not final.is_file():
+        started = any(work_dir.glob('epoch_*.pth')) or any(work_dir.glob('iter_*.pth'))
+        _run_tool(['tools/train.py', config, '--work-dir', str(work_dir)] + list(train_args)
+                  + (['--resume'] if started else []) + ['--cfg-options'] + args, log)
+        if final is None:
+            final = Path((work_dir / 'last_checkpoint').read_text().strip())
+    score_dir = work_dir / score_on
+    score_args = args + [f'{k}={format_option(v)}' for k, v in (score_options or {}).items()]
+    _run_tool(['tools/test.py', config, str(final), '--work-dir', str(score_dir),
+               '--cfg-options'] + score_args, log)
+    metrics = read_metrics(score_dir)
+    from ..engine.atomic_io import atomic_write_bytes
+    atomic_write_bytes((json.dumps(metrics, indent=2) + '\n').encode(), saved)
+    return metrics
+
+
 def finetune_top1(config: str, work_dir: Path, options: Dict[str, Any],
                   log_name: str = 'finetune.log', score_on: str = 'test') -> float:
-    """Fine-tune with ``tools/train.py`` and score the last checkpoint with ``tools/test.py``.
-
-    Both tools run as subprocesses (fresh processes, as a user runs them). A work dir that already
-    holds the final checkpoint is only scored; one with an earlier checkpoint is resumed; a score
-    already written (``test_metrics.json`` / ``val_metrics.json``) is reused.
+    """Fine-tune with ``tools/train.py`` and score the last checkpoint with ``tools/test.py``
+    (:func:`train_and_score`: resumed, or only scored, or a saved score reused).
 
     Args:
         config: The classification config (repository-relative).
@@ -350,34 +411,11 @@ def finetune_top1(config: str, work_dir: Path, options: Dict[str, Any],
     Returns:
         float: Top-1 (%), ``accuracy/top1`` of the config's test evaluator on ``score_on``.
     """
-    import json
-
-    from .common import format_option
-
-    if score_on not in SCORE_SPLITS:
-        raise ValueError(f'score_on={score_on!r}: allowed: {", ".join(SCORE_SPLITS)}')
-    work_dir = Path(work_dir)
-    saved = work_dir / f'{score_on}_metrics.json'
-    if saved.is_file():
-        return float(json.loads(saved.read_text())['accuracy/top1'])
-    args = [f'{k}={format_option(v)}' for k, v in options.items()]
     epochs = int(options.get('train_cfg.max_epochs') or 0)
-    final = work_dir / f'epoch_{epochs}.pth' if epochs else None
-    log = work_dir / log_name
-    if final is None or not final.is_file():
-        resume = ['--resume'] if any(work_dir.glob('epoch_*.pth')) else []
-        _run_tool(['tools/train.py', config, '--work-dir', str(work_dir)] + resume
-                  + ['--cfg-options'] + args, log)
-        if final is None:
-            final = Path((work_dir / 'last_checkpoint').read_text().strip())
-    score_dir = work_dir / score_on
-    score_args = args + [f'{k}={format_option(v)}' for k, v in VAL_SPLIT_OPTIONS.items()
-                         ] if score_on == 'val' else args
-    _run_tool(['tools/test.py', config, str(final), '--work-dir', str(score_dir),
-               '--cfg-options'] + score_args, log)
-    metrics = read_test_metrics(score_dir)
-    from ..engine.atomic_io import atomic_write_bytes
-    atomic_write_bytes((json.dumps(metrics, indent=2) + '\n').encode(), saved)
+    metrics = train_and_score(
+        config, work_dir, options, final_checkpoint=f'epoch_{epochs}.pth' if epochs else None,
+        score_options=VAL_SPLIT_OPTIONS if score_on == 'val' else None, log_name=log_name,
+        score_on=score_on)
     return metrics['accuracy/top1']
 
 
@@ -612,5 +650,10 @@ EVALUATIONS: Dict[str, Callable[..., Dict[str, float]]] = {
 # The paper's claims beyond accuracy (attention, CKA, robustness, reversed attention) build on
 # this module's helpers, so they are added once it is complete.
 from .claims import CLAIM_EVALUATIONS  # noqa: E402
+# The dense transfer evaluations (segmentation, detection) train through train_and_score and
+# share the controls' folders and locks, so they too are added once this module is complete.
+from .dense import DENSE_EVALUATIONS  # noqa: E402
 
 EVALUATIONS.update(CLAIM_EVALUATIONS)
+EVALUATIONS.update(DENSE_EVALUATIONS)
+CONTROL_EVALUATIONS += tuple(DENSE_EVALUATIONS)
