@@ -17,7 +17,7 @@ __all__ = ['FEW_TOKENS', 'few_token_attention', 'masked_error_or_zero', 'matmul_
            'python_float_drop_probs', 'use_few_token_attention']
 
 #: Up to this many keys, :func:`few_token_attention` computes attention as three ops inside a
-#: compiled graph. Measured on 2 CPU cores (docs/results/benchmark/attention.md): matmul / SDPA
+#: compiled graph. Measured on 2 CPU cores (docs/results/benchmark/attention.txt): matmul / SDPA
 #: forward+backward time, compiled, is below 1 at 13 and 50 tokens and above 1 at 197.
 FEW_TOKENS = 64
 
