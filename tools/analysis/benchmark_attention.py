@@ -9,13 +9,12 @@ Prints a markdown table; --json writes the rows with the environment. Example:
         --json docs/results/benchmark/attention.json
 """
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import torch
 
 from cmae_mm.analysis.benchmark.attention import ATTENTION_CASES, attention_table, measure_attention
+from cmae_mm.analysis.benchmark.report import write_json
 from cmae_mm.analysis.common import cpu_name
 
 
@@ -42,10 +41,7 @@ def main(argv=None) -> int:
                              rounds=args.rounds, reps=args.reps)
     print(attention_table(rows))
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(dict(environment=env, rows=rows), indent=2))
-        print(f'wrote {args.json}')
+        write_json(args.json, dict(environment=env, rows=rows))
     return 0
 
 

@@ -11,13 +11,12 @@ prepare_fashion_mnist.py). Prints a markdown table; --json writes every run. Exa
         --json docs/results/benchmark/epochs_fmnist.json
 """
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import torch
 
 from cmae_mm.analysis.benchmark.epochs import epochs_table, measure_epochs
+from cmae_mm.analysis.benchmark.report import write_json
 from cmae_mm.analysis.common import cpu_name
 
 JOBS = {
@@ -59,10 +58,7 @@ def main(argv=None) -> int:
                              log=lambda s: print(s, flush=True))
     print(epochs_table(results))
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(dict(environment=env, results=results), indent=2))
-        print(f'wrote {args.json}')
+        write_json(args.json, dict(environment=env, results=results))
     return 0
 
 

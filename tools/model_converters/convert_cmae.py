@@ -1,23 +1,12 @@
 """Extract the encoder of a Conditional MAE (or MAE) pre-training checkpoint for downstream use.
 
-Formats (``--to``):
-
-* ``vit`` (default): mmpretrain ``VisionTransformer`` keys without prefix, in a slim checkpoint
-  ``{'state_dict': ..., 'meta': ...}`` (no decoder, no optimizer). It is the encoder layout of
-  every downstream config of this suite (classification, Mask R-CNN, UperNet); load it with
-  ``model.backbone.init_cfg.prefix=''``.
-* ``timm``: a plain state dict for timm's ViT without classifier, loadable with ``strict=True``:
-  ``timm.create_model('vit_base_patch16_224', num_classes=0).load_state_dict(torch.load(DST))``.
-
-The architecture is read from the weights (token width, depth, MLP width) and the head count from
-``VisionTransformer.arch_zoo``; for a custom width the head count comes from the checkpoint's
-stored config *parsed as data* (never executed) or from ``--arch``.
-
-Every conversion is checked before anything is written: the encoder must fill an mmpretrain ViT
-of the checkpoint's architecture exactly (no missing, no unused key), and a timm export must load
-strictly and compute the same tokens as the source encoder. Nothing is written on a mismatch,
-and an existing output is never overwritten without ``--force``. The conversion is
-:func:`cmae_mm.models.converters.export_encoder`; this tool parses the command line and calls it.
+``--to vit`` (default): mmpretrain ``VisionTransformer`` keys without prefix, the encoder layout
+of every downstream config of this suite (load it with ``model.backbone.init_cfg.prefix=''``);
+``--to timm``: a plain state dict for timm's ViT without classifier (``strict=True``). Each
+conversion is checked before anything is written, and an existing output is kept unless
+``--force``. The formats, the checks and how the architecture is read (``--arch`` for a custom
+width) are described in :mod:`cmae_mm.models.converters`; this tool parses the command line and
+calls its :func:`~cmae_mm.models.converters.export_encoder`.
 
 Examples::
 

@@ -16,6 +16,17 @@ def environment(device: torch.device, amp: bool, matmul_label: str) -> Dict[str,
                 threads=torch.get_num_threads(), amp=amp, matmul_probe=matmul_label)
 
 
+def write_json(path: str, report: Dict[str, Any]) -> None:
+    """Write a benchmark's report as indented JSON (folders created) and say where."""
+    import json
+    from pathlib import Path
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f'wrote {path}')
+
+
 def fmt(x: Optional[float], spec: str) -> str:
     return '-' if x is None else format(x, spec)
 

@@ -1,9 +1,7 @@
 """The interleaved training-step benchmark (``tools/analysis/benchmark_pretrain.py``)."""
 import gc
-import json
 import statistics
 from itertools import groupby
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
@@ -13,7 +11,7 @@ from .flops import count_step_flops, visibility
 from .memory import CpuMemoryProbe
 from .models import BatchMaker, MODEL_NAMES, build_model, build_optimizer, load_config, model_specs
 from .report import (environment, print_checks, print_compile, print_profiles, print_table,
-                     silence_mmengine_logs, summarise)
+                     silence_mmengine_logs, summarise, write_json)
 from .timing import Entry, MatmulProbe, profile_steps, round_order, timed
 
 
@@ -163,8 +161,5 @@ def run_benchmark(models: Sequence[str] = MODEL_NAMES,
                                                    variants=list(variants)),
                   matmul_peak=peaks, models=results)
     if json_path:
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        print(f'wrote {path}')
+        write_json(json_path, report)
     return report
