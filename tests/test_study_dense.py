@@ -157,6 +157,39 @@ def test_bad_options_fail_in_one_line_naming_the_value(ws, tmp_path):
         parse_study(data)
 
 
+def test_recipe_search_tool_records_the_validation_curve(ws, tmp_path):
+    """``tools/analysis/scenes_recipe_search.py`` as a user runs it: a from-scratch trial of 3
+    iterations validated every iteration writes its options, the 3-point validation curve, the
+    logged losses and the per-class final score; a second call only reads the finished work dir;
+    a missing checkpoint is one line naming it."""
+    from helpers import output_of, run_tool
+
+    args = ['tools/analysis/scenes_recipe_search.py', '--name', 'scratch_t', '--iters', '3',
+            '--warmup', '1', '--val-interval', '1', '--data-root', ws / 'scenes',
+            '--work-root', tmp_path / 'trials', '--out-dir', tmp_path / 'records',
+            '--set', 'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1',
+            'optim_wrapper.paramwise_cfg.layer_decay_rate=1.0']
+    result = run_tool(args, REPO)
+    assert result.returncode == 0, output_of(result)
+    record = json.loads((tmp_path / 'records/scratch_t.json').read_text())
+    assert record['checkpoint'] is None and record['split'] == 'validation scenes'
+    assert record['cfg_options']['model.backbone.init_cfg'] is None
+    assert record['cfg_options']['optim_wrapper.paramwise_cfg.layer_decay_rate'] == 1.0
+    assert [v['iteration'] for v in record['validation']] == [1, 2, 3]
+    assert [v['iteration'] for v in record['train_loss_logged']] == [1, 2, 3]
+    assert record['final']['seg_miou'] == record['validation'][-1]['mIoU']
+    assert set(record['final']) == SEG_KEYS
+    log = tmp_path / 'trials/scratch_t/segmentation.log'
+    assert launches(log, 'train') == 1 and 'images/validation' in log.read_text()
+    again = run_tool(args, REPO)
+    assert again.returncode == 0 and launches(log, 'train') == 1, output_of(again)
+    missing = run_tool(args[:3] + ['--checkpoint', tmp_path / 'none.pth'] + args[3:], REPO)
+    assert missing.returncode == 2
+    assert output_of(missing).strip().splitlines()[-1] == (
+        f'scenes_recipe_search: recipe trial scratch_t: no pre-training checkpoint '
+        f'{tmp_path}/none.pth')
+
+
 def test_schedules_scale_with_the_configs_shares():
     """The configs' warm-up, milestones, validation and checkpoints keep their share of a
     shorter run."""
