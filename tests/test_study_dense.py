@@ -21,7 +21,6 @@ from helpers import REPO
 from test_configs_scenes import write_pretrain_checkpoint
 from test_fashion_mnist_scenes import write_fake_fmnist
 
-STUDY = REPO / 'configs/study/fmnist_scenes_dense.yml'
 SMALL = {'train_dataloader.batch_size': 2, 'default_hooks.logger.interval': 1}
 SEG_KEYS = {'seg_miou', 'seg_aacc', 'seg_macc'} | {f'seg_iou_{class_slug(c)}' for c in SEG_CLASSES}
 DET_KEYS = {f'det_{kind}_map{iou}' for kind in ('bbox', 'segm') for iou in ('', '_50', '_75')}
@@ -206,25 +205,32 @@ def test_schedules_scale_with_the_configs_shares():
     assert det['param_scheduler.1.milestones'] == [700, 900]
 
 
-def test_dense_study_file_pairs_the_pretraining_runs_of_fmnist_pt5e():
-    study = load_study(STUDY)
+def test_dense_study_files_pair_the_pretraining_runs_of_fmnist_pt5e():
+    """One study file per dense task, each pairing exactly fmnist_pt5e's two pre-training runs,
+    with the tuned control in the shared controls folder and the handicapped one off."""
     pt5e = load_study(REPO / 'configs/study/fmnist_pt5e.yml')
-    assert study.name == 'fmnist_scenes_dense' and study.seeds == (0, 1, 2)
-    assert [r.name for r in study.runs] == ['mae', 'cmae']
-    assert [(r.notation, r.config, r.cfg_options) for r in study.runs] == \
-        [(r.notation, r.config, r.cfg_options) for r in pt5e.runs[:2]]
-    assert [r.name for r in study.expand()] == [f'fmnist_scenes_dense/{run}_seed{k}'
-                                                for run in ('mae', 'cmae') for k in (0, 1, 2)]
-    assert [n for n, _ in study.evaluations] == ['segmentation', 'detection']
-    options = dict(study.evaluations)
-    for name in ('segmentation', 'detection'):
-        assert options[name]['controls_dir'] == 'work_dirs/studies/fmnist_scenes_controls'
-        assert options[name]['from_scratch'] is False
-        assert options[name]['scratch']['cfg_options'] == {
-            'optim_wrapper.paramwise_cfg.layer_decay_rate': 1.0}
-    assert 'seeds' not in options['segmentation'] and options['detection']['seeds'] == [0, 1]
-    # detection's options check out (config, scratch keys) and skip seed 2 without training
-    assert detection(None, Path('unused.pth'), 2, **options['detection']) == {}
-    assert yaml.safe_load(STUDY.read_text())['prepare'] == [
-        dict(name='fashion_mnist', root='data/fashion_mnist')]
-    assert os.path.relpath(study.study_dir, REPO) == 'work_dirs/studies/fmnist_scenes_dense'
+    for name, task, seeds in (('fmnist_scenes_upernet', 'segmentation', (0, 1, 2)),
+                              ('fmnist_scenes_maskrcnn', 'detection', (0, 1))):
+        path = REPO / f'configs/study/{name}.yml'
+        study = load_study(path)
+        assert study.name == name and study.seeds == seeds
+        assert [(r.name, r.notation, r.config, r.cfg_options) for r in study.runs] == \
+            [(r.name, r.notation, r.config, r.cfg_options) for r in pt5e.runs[:2]]
+        assert [r.name for r in study.expand()] == [f'{name}/{run}_seed{k}'
+                                                    for run in ('mae', 'cmae') for k in seeds]
+        assert [n for n, _ in study.evaluations] == [task]
+        options = dict(study.evaluations)[task]
+        assert options['controls_dir'] == 'work_dirs/studies/fmnist_scenes_controls'
+        assert options['from_scratch'] is False
+        assert options['scratch']['cfg_options'][
+            'optim_wrapper.paramwise_cfg.layer_decay_rate'] == 1.0
+        assert yaml.safe_load(path.read_text())['prepare'] == [
+            dict(name='fashion_mnist', root='data/fashion_mnist')]
+        assert os.path.relpath(study.study_dir, REPO) == f'work_dirs/studies/{name}'
+    # the options check out (config, scratch keys) and a seed outside `seeds` trains nothing
+    detection_options = dict(load_study(REPO / 'configs/study/fmnist_scenes_maskrcnn.yml')
+                             .evaluations)['detection']
+    assert detection(None, Path('unused.pth'), 0, **detection_options, seeds=[1]) == {}
+    segmentation_options = dict(load_study(REPO / 'configs/study/fmnist_scenes_upernet.yml')
+                                .evaluations)['segmentation']
+    assert segmentation(None, Path('unused.pth'), 0, **segmentation_options, seeds=[1]) == {}
