@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from cmae_mm.study.claims import neighbour_share
-from cmae_mm.study.claims_report import verdict
+from cmae_mm.study.claims_report import _ratio_figure, _ratio_sweep, verdict
 from helpers import REPO, output_of, run_tool
 from test_fashion_mnist import write_tiny_fmnist
 
@@ -25,6 +25,29 @@ def test_verdict_reads_the_interval_against_the_predicted_side():
     assert verdict([1.0, -1.2, 0.9], +1) == 'not resolved at this scale'
     assert verdict([1.0], +1) == 'one seed: not resolved'
     assert verdict([], +1) == 'not measured'
+
+
+def test_ratio_sweep_keeps_the_runs_that_differ_only_in_eta2(tmp_path):
+    """Fig. 3's sweep: the two-shot runs sharing the most common (layers, eta1); another shot
+    layer, a one-shot run and a run without accuracy are left out; the figure needs 2 ratios."""
+    def entry(run, seed, layers, ratios, top1=None):
+        accuracy = {} if top1 is None else {'finetune_top1': top1, 'linear_probe_top1': top1 - 4}
+        return dict(run=run, seed=seed, layers=layers, ratios=ratios, accuracy=accuracy,
+                    metrics={})
+
+    runs = [entry('mae', s, [0], [0.75], 79 + s) for s in (0, 1)]
+    runs += [entry('cmae', s, [0, 10], [0.75, 0.1], 78 + s) for s in (0, 1)]
+    runs += [entry('eta25', 0, [0, 10], [0.75, 0.25], 78.5), entry('eta25', 1, [0, 10],
+                                                                  [0.75, 0.25])]
+    runs += [entry('layer9', 0, [0, 9], [0.75, 0.1], 77.0)]
+    claims = dict(study='s', baseline='mae', runs=runs)
+    sweep = _ratio_sweep(claims)
+    assert list(sweep) == [0.1, 0.25]
+    assert [(e['run'], e['seed']) for e in sweep[0.1]] == [('cmae', 0), ('cmae', 1)]
+    assert [(e['run'], e['seed']) for e in sweep[0.25]] == [('eta25', 0)]
+    path = _ratio_figure(claims, tmp_path)
+    assert path == tmp_path / 'ratio.png' and path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert _ratio_figure(dict(claims, runs=runs[:4]), tmp_path / 'none') is None
 
 
 def test_neighbour_share_of_a_hand_made_attention():

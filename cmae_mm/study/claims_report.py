@@ -109,7 +109,7 @@ def gather(results: Dict[str, Any], study_dir: Optional[Path] = None) -> Dict[st
 
     Returns:
         Dict[str, Any]: ``study``, ``baseline`` and ``runs`` (``run``, ``seed``, ``notation``,
-        ``metrics``, and ``cka`` / ``curves`` / ``curve_summary`` where available).
+        ``layers``, ``ratios`` (the schedule), ``metrics``, ``accuracy``, and ``cka`` / ``curves`` / ``curve_summary`` where available).
     """
     from .report import baseline_run
 
@@ -117,6 +117,7 @@ def gather(results: Dict[str, Any], study_dir: Optional[Path] = None) -> Dict[st
     for row in results.get('runs', []):
         metrics = row.get('metrics') or {}
         entry = dict(run=row['run'], seed=row['seed'], notation=row.get('notation'),
+                     layers=row.get('layers'), ratios=row.get('ratios'),
                      metrics={k: v for k, v in metrics.items() if is_claim_metric(k)},
                      accuracy={k: metrics[k] for k in ACCURACY_METRICS if k in metrics})
         if study_dir is not None:
@@ -249,7 +250,8 @@ def markdown(claims: Dict[str, Any], recipe: str = '') -> str:
     lines += [_ratio_table(claims), '']
     lines += ['Figures: `attention.png` (per block, mean ± std over seeds), `cka.png` (mean '
               'cross-CKA matrix and its diagonal), `robustness.png` (top-1 against the occluded '
-              'share), `loss_curves.png` (per-shot losses of the two-shot runs).', '']
+              'share), `loss_curves.png` (per-shot losses of the two-shot runs), `ratio.png` (top-1 '
+              "against the second shot's ratio, MAE dashed, as Fig. 3).", '']
     return '\n'.join(lines)
 
 
@@ -416,7 +418,68 @@ def _figures(claims: Dict[str, Any], out: Path) -> List[Path]:
         ax.set_ylabel('reconstruction error (normalised pixels)')
         ax.legend(fontsize=8)
         paths.append(_save(fig, out / 'loss_curves.png'))
-    return paths
+    ratio = _ratio_figure(claims, out)
+    return paths + ([ratio] if ratio else [])
+
+
+def _ratio_sweep(claims: Dict[str, Any]) -> Dict[float, List[Dict[str, Any]]]:
+    """The two-shot runs that differ only in the second shot's ratio: ``η_2 -> entries``.
+
+    The sweep is the set of runs sharing the shot layers and first ratio of the study's most
+    common two-shot schedule (Fig. 3 varies η_2 at fixed ℓ_2 and η_1).
+    """
+    two_shot = [e for e in claims['runs'] if len(e.get('ratios') or []) == 2 and e['accuracy']]
+    if not two_shot:
+        return {}
+    keys = [(tuple(e['layers']), e['ratios'][0]) for e in two_shot]
+    common = max(set(keys), key=keys.count)
+    sweep: Dict[float, List[Dict[str, Any]]] = {}
+    for e, key in zip(two_shot, keys):
+        if key == common:
+            sweep.setdefault(e['ratios'][1], []).append(e)
+    return dict(sorted(sweep.items()))
+
+
+def _ratio_figure(claims: Dict[str, Any], out: Path) -> Optional[Path]:
+    """``ratio.png``: fine-tuned and probed top-1 against η_2 (mean ± std over seeds, one point
+    per seed), the one-shot baseline as a dashed line with its band; None with fewer than two
+    ratios."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    sweep = _ratio_sweep(claims)
+    if len(sweep) < 2:
+        return None
+    base = list(_by_seed(claims, claims['baseline']).values())
+    first = next(iter(sweep.values()))[0]
+    layers, eta1 = first['layers'], first['ratios'][0]
+    fig, axes = plt.subplots(1, len(ACCURACY_METRICS), figsize=(5 * len(ACCURACY_METRICS), 3.8))
+    for ax, metric in zip(np.atleast_1d(axes), ACCURACY_METRICS):
+        xs = list(sweep)
+        values = [[e['accuracy'][metric] for e in sweep[x] if metric in e['accuracy']]
+                  for x in xs]
+        for x, vs in zip(xs, values):
+            ax.plot([x] * len(vs), vs, 'o', ms=3, color='tab:red', alpha=.4)
+        ax.errorbar(xs, [np.mean(v) for v in values],
+                    yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in values],
+                    marker='o', color='tab:red', capsize=3,
+                    label=f'L({layers[0]},{layers[1]}; {eta1:g}, η2), seeds per point: '
+                          + ','.join(str(len(v)) for v in values))
+        ref = [e['accuracy'][metric] for e in base if metric in e['accuracy']]
+        if ref:
+            mean, std = np.mean(ref), np.std(ref, ddof=1) if len(ref) > 1 else 0.
+            ax.axhline(mean, ls='--', color='tab:blue',
+                       label=f'{claims["baseline"]} (n={len(ref)})')
+            ax.axhspan(mean - std, mean + std, color='tab:blue', alpha=.12)
+        ax.set_xscale('log')
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f'{x:g}' for x in xs])
+        ax.set_xlabel('η2, the second shot\'s ratio')
+        ax.set_ylabel(f'test top-1 (%), {metric.replace("_top1", "").replace("_", " ")}')
+        ax.legend(fontsize=7)
+    return _save(fig, out / 'ratio.png')
 
 
 def write_claims(claims: Dict[str, Any], out_dir: Union[str, Path], recipe: str = ''
