@@ -4,8 +4,8 @@ reconstruction.
 One row per image; the columns are the original, the input after each shot ``s`` (every mask cell
 removed by shots ``1..s`` painted :data:`MASK_RGB`, the rest the original pixels) and the
 reconstruction (the prediction in every removed cell, the original pixels elsewhere, as MAE's
-figures). ``tools/analysis/reconstruct.py`` (:func:`run_reconstruct`) and ``tools/demo.py`` draw it
-with :func:`save_reconstruction_grid`.
+figures). ``tools/analysis/reconstruct.py`` (:func:`run_reconstruct`) and ``tools/demo.py``
+(:func:`cmae_mm.study.demo.save_demo_reconstruction`) draw it with :func:`save_reconstruction_grid`.
 
 The masks are the model's own, drawn by its forward (one random draw of the schedule):
 

@@ -1,7 +1,7 @@
 # The embedded demo (tools/demo.py, `make demo`): a 12-block, 64-d ViT with 4x4 patches pre-trained
 # with L(0,10; 0.75,0.1) on scikit-learn's handwritten digits (real 8x8 scans, upsampled to 32x32),
 # written to disk in mmpretrain's folder layout <data_root>/train/<class>/*.png. Runs on 2 CPU cores
-# in a few minutes; tools/demo.py sets data_root and work_dir for each run.
+# in a few minutes; the demo's fallback study configs/study/demo_digits.yml sets data_root and lengths.
 _base_ = [
     '../_base_/models/cmae_vit-base-p16.py',
     '../_base_/pretrain_runtime.py',
