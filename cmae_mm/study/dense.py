@@ -338,8 +338,10 @@ def _check_recorded(work_dir: Path, record: Dict[str, Any], where: str) -> None:
         if old != new:
             keys = sorted(k for k in set(old.get('options', {})) | set(new['options'])
                           if old.get('options', {}).get(k) != new['options'].get(k))
-            changed = ', '.join(f'{k}: {old.get("options", {}).get(k)!r} -> '
-                                f'{new["options"].get(k)!r}' for k in keys)
+            changed = ', '.join([f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in sorted(
+                set(old) | set(new)) if k not in ('config', 'options') and old.get(k) != new.get(k)]
+                + [f'{k}: {old.get("options", {}).get(k)!r} -> {new["options"].get(k)!r}'
+                   for k in keys])
             if old.get('config') != new['config']:
                 changed = f'config: {old.get("config")} -> {new["config"]}; ' + changed
             raise ValueError(f'{where}: {work_dir} was trained with other options ({changed}); '
@@ -375,11 +377,14 @@ def _arm_options(task: DenseTask, config: str, seed: int, iters: Optional[int],
 
 
 def _score(task: DenseTask, config: str, work_dir: Path, options: Dict[str, Any], final: str,
-           merged, score_on: str, train_args: Sequence[str] = ()) -> Dict[str, float]:
-    """Train (``--pretrained`` in ``train_args``) and score one arm in ``work_dir``."""
+           merged, score_on: str, train_args: Sequence[str] = (),
+           recorded: Optional[Dict[str, Any]] = None) -> Dict[str, float]:
+    """Train (``--pretrained`` in ``train_args``) and score one arm in ``work_dir``;
+    ``recorded``: more of the recipe for the work dir's record (e.g. the checkpoint)."""
     root = str(merged.test_dataloader.dataset.data_root)
     score_options = task.options(task.val_split, root) if score_on == 'val' else None
-    _check_recorded(work_dir, dict(config=config, options=options), task.name)
+    _check_recorded(work_dir, dict(config=config, options=options, **(recorded or {})),
+                    task.name)
     return train_and_score(config, work_dir, options, final_checkpoint=final,
                            score_options=score_options, train_args=train_args,
                            log_name=f'{task.name}.log', score_on=score_on,

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .common import repo_path, show_path
-from .dense import (TASKS, _arm_options, _check_config, _check_recorded, _score,
-                    study_metrics)
+from .dense import TASKS, _arm_options, _check_config, _score, study_metrics
 from .logs import logged_entries
 
 __all__ = ['recipe_trial', 'read_curve']
@@ -109,9 +108,9 @@ def recipe_trial(name: str, work_dir: Path, out_dir: Path, task: str = 'segmenta
     options, final, merged = _arm_options(dense, config, seed, iters, warmup, options, data_root,
                                            where)
     work_dir = repo_path(work_dir)
-    record = dict(config=config, options=options)
-    _check_recorded(work_dir, record, where)
-    logged = _score(dense, config, work_dir, options, final, merged, 'val', train_args)
+    # the checkpoint is part of the recipe: another one is refused as another option would be
+    logged = _score(dense, config, work_dir, options, final, merged, 'val', train_args,
+                    recorded=dict(pretrained=checkpoint))
     curve_metrics = list(dense.metrics)
     curve = read_curve(work_dir, curve_metrics)
     result = dict(trial=name, task=task, config=config, checkpoint=checkpoint,
