@@ -28,7 +28,7 @@ from .common import repo_path, show_path
 from .dense import TASKS, _arm_options, _check_config, _score, study_metrics
 from .logs import logged_entries
 
-__all__ = ['recipe_trial', 'read_curve']
+__all__ = ['read_curve', 'recipe_table', 'recipe_trial']
 
 
 def read_curve(work_dir: Path, metrics: List[str]) -> Dict[str, Any]:
@@ -122,3 +122,50 @@ def recipe_trial(name: str, work_dir: Path, out_dir: Path, task: str = 'segmenta
     tmp.write_text(json.dumps(result, indent=1, allow_nan=True) + '\n')
     tmp.replace(out)
     return result
+
+
+#: Options shown in their own column of :func:`recipe_table` (the rest goes to "other").
+TABLE_OPTIONS = {'optim_wrapper.optimizer.lr': 'lr',
+                 'optim_wrapper.paramwise_cfg.layer_decay_rate': 'layer decay'}
+#: Options every trial sets from its schedule (not shown).
+SCHEDULE_OPTIONS = ('randomness.seed', 'train_cfg.max_iters', 'train_cfg.val_interval',
+                    'default_hooks.checkpoint.interval', 'model.backbone.init_cfg')
+
+
+def recipe_table(out_dir: Path) -> str:
+    """A markdown table of every trial record in ``out_dir`` (:func:`recipe_trial`'s files).
+
+    One row per trial, ordered by start (pre-trained, then from scratch) and name: its
+    checkpoint, lr, layer decay, other options, iterations (warm-up), the validation curve of
+    the first logged metric, its final value and the mean logged iteration time.
+
+    Args:
+        out_dir: Folder of the ``<name>.json`` records.
+
+    Returns:
+        str: The table (header included).
+    """
+    records = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob('*.json'))]
+    records = [r for r in records if 'trial' in r and 'validation' in r]
+    records.sort(key=lambda r: (r.get('checkpoint') is None, r['trial']))
+    metric = next((k for r in records for v in r['validation'] for k in v if k != 'iteration'),
+                  'mIoU')
+    lines = [f'| trial | start | lr | layer decay | other options | iterations (warm-up) | '
+             f'{metric} on the validation scenes, per validation | final | s/iteration |',
+             '|---|---|---:|---:|---|---|---|---:|---:|']
+    for r in records:
+        options = r['cfg_options']
+        start = 'from scratch' if r.get('checkpoint') is None else f"`{r['checkpoint']}`"
+        shown = [options.get(k, 'config') for k in TABLE_OPTIONS]
+        other = ', '.join(f'{k}={v}' for k, v in options.items()
+                          if k not in TABLE_OPTIONS and k not in SCHEDULE_OPTIONS
+                          and not k.startswith('param_scheduler.')) or '-'
+        warmup = options.get('param_scheduler.0.end', '?')
+        curve = ' / '.join(f"{v['iteration']}: {v[metric]:g}" for v in r['validation'])
+        final = r['validation'][-1][metric] if r['validation'] else float('nan')
+        speed = r.get('mean_logged_iter_s')
+        lines.append(f"| `{r['trial']}` | {start} | {shown[0]:g} | "
+                     f"{shown[1] if isinstance(shown[1], str) else format(shown[1], 'g')} | "
+                     f"{other} | {options.get('train_cfg.max_iters', '?')} ({warmup}) | {curve} | "
+                     f"**{final:g}** | {'-' if speed is None else format(speed, '.2f')} |")
+    return '\n'.join(lines)

@@ -17,6 +17,8 @@ Usage:
     python tools/analysis/scenes_recipe_search.py --name upernet_scratch_lr4e-3_ld1.0_1500 \\
         --iters 1500 --warmup 75 --val-interval 250 \\
         --set optim_wrapper.optimizer.lr=4e-3 optim_wrapper.paramwise_cfg.layer_decay_rate=1.0
+    # the table of every record in the out dir (the README's)
+    python tools/analysis/scenes_recipe_search.py --table
 """
 import argparse
 import sys
@@ -24,17 +26,19 @@ import sys
 from mmengine.config import DictAction
 
 from cmae_mm.study.dense import TASKS
-from cmae_mm.study.dense_search import recipe_trial
+from cmae_mm.study.dense_search import recipe_table, recipe_trial
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--name', required=True, help='trial name (its record and work dir)')
+    parser.add_argument('--name', help='trial name (its record and work dir)')
+    parser.add_argument('--table', action='store_true',
+                        help='print the markdown table of the records in --out-dir and stop')
     parser.add_argument('--task', choices=sorted(TASKS), default='segmentation')
     parser.add_argument('--config', help='dense config (default: the task\'s scene config)')
     parser.add_argument('--checkpoint', help='pre-training checkpoint (none: from scratch)')
-    parser.add_argument('--iters', type=int, required=True, help='training iterations')
+    parser.add_argument('--iters', type=int, help='training iterations')
     parser.add_argument('--warmup', type=int, help='warm-up iterations (default: the '
                         'config\'s share)')
     parser.add_argument('--val-interval', type=int, help='iterations between validations')
@@ -47,6 +51,11 @@ def main() -> int:
     parser.add_argument('--set', nargs='+', action=DictAction, default={},
                         help='further --cfg-options of the trial (lr, layer decay, ...)')
     args = parser.parse_args()
+    if args.table:
+        print(recipe_table(args.out_dir))
+        return 0
+    if not args.name or not args.iters:
+        parser.error('--name and --iters are required to run a trial (or --table)')
     try:
         result = recipe_trial(args.name, f'{args.work_root}/{args.name}', args.out_dir,
                               task=args.task, config=args.config, checkpoint=args.checkpoint,
