@@ -6,7 +6,8 @@ import pytest
 from helpers import REPO, shrink_pretrain_cfg, write_imagenet_annfile_layout, write_imagenet_folder
 
 # Pre-training config per encoder depth, for the checkpoints the downstream configs load.
-PRETRAIN = {12: 'configs/selfsup/cmae_vitb_300e.py', 24: 'configs/selfsup/cmae_vitl_300e.py'}
+PRETRAIN = {12: 'configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
+            24: 'configs/selfsup/cmae/cmae_vit-large-p16_8xb128-amp-coslr-300e_in1k.py'}
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ The images are crops of real photographs shipped with scikit-image, saved as JPE
 ImageNet folder layout ``<root>/<split>/<wnid>/*.JPEG`` (which mmpretrain's ``CustomDataset``
 reads with ``data_prefix=<split>``, classes from the folder names).
 """
+import ast
 import os
 from itertools import cycle
 import socket
@@ -21,6 +22,60 @@ from mmpretrain.models.backbones.vision_transformer import VisionTransformer
 REPO = Path(__file__).resolve().parents[1]
 VENV_PYTHON = REPO / '.venv' / 'bin' / 'python'
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+
+def config_bases(path: Path) -> List[str]:
+    """The ``_base_`` entries of a config file, read from its text (nothing is executed or imported).
+
+    Args:
+        path: A config file.
+
+    Returns:
+        Each base in the file's order: a local base as its resolved path, an upstream one
+        (``mmpretrain::...``) as written; empty if the file has no ``_base_``.
+    """
+    path = Path(path)
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == '_base_'
+                                                for t in node.targets):
+            value = ast.literal_eval(node.value)
+            names = [value] if isinstance(value, str) else list(value)
+            return [n if '::' in n else str((path.parent / n).resolve()) for n in names]
+    return []
+
+
+def base_chain(path: Path) -> List[str]:
+    """Every file above a config in its ``_base_`` tree, depth first (upstream bases not followed).
+
+    Args:
+        path: A config file.
+
+    Returns:
+        The bases of :func:`config_bases`, each followed by its own bases, recursively.
+    """
+    chain = []
+    for base in config_bases(path):
+        chain.append(base)
+        if '::' not in base:
+            chain += base_chain(Path(base))
+    return chain
+
+
+def inheritance_depth(path: Path) -> int:
+    """Levels of ``_base_`` above a config: 0 without bases, else 1 + the deepest base's depth.
+
+    An upstream base (``mmpretrain::...``) counts as one level and is not followed.
+
+    Args:
+        path: A config file.
+
+    Returns:
+        The depth of the file's ``_base_`` tree.
+    """
+    bases = config_bases(path)
+    if not bases:
+        return 0
+    return 1 + max(0 if '::' in b else inheritance_depth(Path(b)) for b in bases)
+
 
 WNIDS = ('n01440764', 'n01443537')
 # Photographs per class (scikit-image's bundled images: no download needed).

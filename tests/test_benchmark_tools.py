@@ -13,7 +13,8 @@ from helpers import PYTHON, REPO, tool_env
 BENCH_ARGS = ['--archs', 's', '--models', 'cmae-2shot', '--rounds', '1', '--batch-size', '1',
               '--warmup', '0', '--device', 'cpu', '--threads', '1', '--variants', 'fused']
 # A 192-d ViT with a 1-block 64-d decoder and a three-shot schedule.
-FLOPS_ARGS = ['configs/selfsup/cmae_vitb_300e.py', '--cfg-options', 'model.backbone.arch=deit-tiny',
+FLOPS_ARGS = ['configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py', '--cfg-options',
+              'model.backbone.arch=deit-tiny',
               'model.neck.embed_dim=192', 'model.neck.decoder_embed_dim=64',
               'model.neck.decoder_depth=1', 'model.neck.decoder_num_heads=2',
               'model.backbone.mask_layers=[0,10,11]', 'model.backbone.mask_ratios=[0.75,0.1,0.1]']

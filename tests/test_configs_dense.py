@@ -218,8 +218,10 @@ def test_missing_pretraining_checkpoint_says_how_to_set_it(tmp_path, monkeypatch
 
     monkeypatch.chdir(tmp_path)  # no work_dirs/ here
     cfg = Config.fromfile(str(REPO / 'configs/mmseg/cmae_vit-base-p16_upernet_8xb2-160k_ade20k-512x512.py'))
-    backbone = MODELS.build(cfg.model.backbone)  # default path: work_dirs/cmae_vitb_300e/epoch_300.pth
-    with pytest.raises(FileNotFoundError, match=r"not found: 'work_dirs/cmae_vitb_300e/epoch_300.pth'; "
+    # default path: the canonical 300-epoch pre-training config's work dir
+    backbone = MODELS.build(cfg.model.backbone)
+    with pytest.raises(FileNotFoundError, match=r"not found: 'work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-"
+                                                r"300e_in1k/epoch_300.pth'; "
                                                 r"point the config at yours with --cfg-options "
                                                 r"model.backbone.init_cfg.checkpoint=<path>"):
         backbone.init_weights()

@@ -7,7 +7,8 @@
   encoder of the same structure and the same shot schedule: Swin with 4 one-block stages at 96 px,
   window 3 (a 3x3 grid of 32-px mask cells, one stage-3 token each: shot 1 masks ceil(9 x 0.6) = 6
   cells, shot 2 keeps int(3 x 0.9) = 2 and masks 1 more), ConvNeXt V2 with widths 8-64 at 96 px
-  (the same 3x3 cells). The README aliases merge to their targets.
+  (the same 3x3 cells). Each one-shot baseline equals its two-shot sibling (both children of one
+  recipe base in configs/_base_/recipes/) but for the shot schedule.
 * Every fine-tuning config loads the checkpoint of its matching pre-training run strictly
   (``TransferSwin`` / ``TransferConvNeXt``), trains one iteration and evaluates; the keys a Swin
   checkpoint leaves unused are exactly the shots' mask tokens.
@@ -48,7 +49,8 @@ SIMMIM = {  # pre-training config -> number of shots
     f'{SEL}/simmim/simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py': 1,
     f'{SEL}/simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py': 1,
     f'{SEL}/simmim/simmim_swin-base-w6_8xb32-amp-coslr-300e_in100-192px.py': 1,
-    f'{SEL}/cmae_simmim_swinb_100e_own-images.py': 2,  # a folder of unlabelled images
+    # a folder of unlabelled images
+    f'{SEL}/simmim/cmae-simmim_swin-base-w6_8xb256-amp-coslr-100e_own-images-192px.py': 2,
 }
 FCMAE = {
     f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py': 2,
@@ -57,28 +59,20 @@ FCMAE = {
     f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_8xb32-amp-coslr-300e_in100.py': 2,
     f'{SEL}/fcmae/fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py': 1,
     f'{SEL}/fcmae/fcmae_convnext-v2-base_8xb32-amp-coslr-300e_in100.py': 1,
-    f'{SEL}/cmae_fcmae_convnextv2b_800e_own-images.py': 2,  # a folder of unlabelled images
+    # a folder of unlabelled images
+    f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_own-images.py': 2,
 }
 PRETRAIN = {**SIMMIM, **FCMAE}
-ALIASES = {
-    f'{SEL}/simmim_swinb_800e.py': f'{SEL}/simmim/simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py',
-    f'{SEL}/cmae_simmim_swinb_800e.py':
-        f'{SEL}/simmim/cmae-simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py',
-    f'{SEL}/simmim_swinb_100e.py': f'{SEL}/simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py',
-    f'{SEL}/cmae_simmim_swinb_100e.py':
-        f'{SEL}/simmim/cmae-simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py',
-    f'{SEL}/fcmae_convnextv2b_800e.py': f'{SEL}/fcmae/fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py',
-    f'{SEL}/cmae_fcmae_convnextv2b_800e.py':
-        f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py',
-}
 CLS = 'configs/classification'
 # fine-tuning config -> the pre-training run whose checkpoint its init_cfg names by default
 FINETUNE = {
-    f'{CLS}/imagenet1k/simmim_swin-base_ft-100e_in1k.py': f'{SEL}/cmae_simmim_swinb_800e.py',
+    f'{CLS}/imagenet1k/simmim_swin-base_ft-100e_in1k.py':
+        f'{SEL}/simmim/cmae-simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py',
     f'{CLS}/imagenet100/simmim_swin-base_ft-100e_in100.py':
         f'{SEL}/simmim/cmae-simmim_swin-base-w6_8xb32-amp-coslr-300e_in100-192px.py',
-    f'{CLS}/imagenet1k/fcmae_convnextv2-base_ft-100e_in1k.py': f'{SEL}/cmae_fcmae_convnextv2b_800e.py',
-    f'{CLS}/imagenet100/fcmae_convnextv2-base_ft-100e_in100.py':
+    f'{CLS}/imagenet1k/fcmae_convnext-v2-base_ft-100e_in1k.py':
+        f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py',
+    f'{CLS}/imagenet100/fcmae_convnext-v2-base_ft-100e_in100.py':
         f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_8xb32-amp-coslr-300e_in100.py',
 }
 
@@ -180,7 +174,6 @@ def pretrain_runs(tmp_path_factory, data):
     runs = {}
 
     def run(path: str):
-        path = ALIASES.get(path, path)
         if path not in runs:
             work = tmp_path_factory.mktemp(Path(path).stem[:40])
             runner = Runner.from_cfg(shrink_pretrain(path, data, work))
@@ -210,12 +203,6 @@ def test_pretrain_config_runs_one_runner_iteration(path, pretrain_runs):
     for s in range(1, 3):
         assert (f'rec_err_shot{s}' in step) == (s <= shots), step
     assert [step[f'masked_cells_shot{s}'] for s in range(1, shots + 1)] == [6, 1][:shots]
-
-
-@pytest.mark.parametrize('alias', list(ALIASES), ids=rel)
-def test_alias_equals_its_target(alias):
-    a, b = load(alias), load(ALIASES[alias])
-    assert a.to_dict() == b.to_dict()
 
 
 def test_one_shot_configs_differ_from_their_two_shot_twins_in_the_schedule_only():
@@ -331,7 +318,7 @@ def test_transfer_swin_resizes_the_bias_tables_for_a_new_window(pretrain_runs):
 
     from cmae_mm.models.backbones.transfer_hierarchical import resize_bias_table
 
-    _, work = pretrain_runs(f'{SEL}/cmae_simmim_swinb_800e.py')
+    _, work = pretrain_runs(f'{SEL}/simmim/cmae-simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py')
     ft = load(f'{CLS}/imagenet1k/simmim_swin-base_ft-100e_in1k.py').model.backbone
     ft.update(arch=SWIN_ARCH, img_size=128, stage_cfgs=dict(block_cfgs=dict(window_size=4)))
     ft.init_cfg.checkpoint = str(work / 'epoch_1.pth')
@@ -347,7 +334,8 @@ def test_transfer_swin_resizes_the_bias_tables_for_a_new_window(pretrain_runs):
 
 
 # ---- 3. tools/dist_train.sh --------------------------------------------------------------------
-DIST = [f'{SEL}/cmae_simmim_swinb_800e.py', f'{SEL}/cmae_fcmae_convnextv2b_800e.py']
+DIST = [f'{SEL}/simmim/cmae-simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py',
+        f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py']
 
 
 def start_dist_train(path: str, root: Path) -> subprocess.Popen:

@@ -33,7 +33,8 @@ from cmae_mm.masking import random_keep
 from cmae_mm.models.backbones import cmae_vit
 from helpers import LAUNCHER_ENV, REPO, output_of, run_tool, shrink_pretrain_cfg, tool_env
 
-CONFIG = 'configs/selfsup/cmae_vitb_300e.py'  # total batch 4096 = 8 GPUs x 512
+# total batch 4096 = 8 GPUs x 512
+CONFIG = 'configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 MICRO, ACCUMULATION = 2, 4  # the 8 images of shared_imagenet_folder = one optimizer step
 EPOCHS = 3
 
@@ -391,7 +392,7 @@ def test_configs_it_cannot_keep(monkeypatch):
     det = Config.fromfile(str(REPO / 'configs/mmdet/cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py'))
     assert apply_keep_batch(det, 'det.py', 'none')['accumulation'] == 8  # 16 = 2 x 1 x 8
     ema = Config.fromfile(
-        str(REPO / 'configs/classification/imagenet1k/fcmae_convnextv2-base_ft-100e_in1k.py'))
+        str(REPO / 'configs/classification/imagenet1k/fcmae_convnext-v2-base_ft-100e_in1k.py'))
     monkeypatch.setenv('WORLD_SIZE', '8')
     assert apply_keep_batch(ema, 'ema.py', 'pytorch')['accumulation'] == 4  # 1024 = 32 x 8 x 4
     hooks = {h['type']: h for h in ema.custom_hooks}

@@ -1,14 +1,14 @@
 """Pre-training on your own unlabelled images: the three ``*_own-images.py`` configs.
 
-* Each config is its family's pre-training config with only the dataset replaced by
-  ``UnlabeledImageFolder`` (mmpretrain's ``CustomDataset``, ``with_label=False``) on
-  ``data/my_images``, same pipeline.
+* Each config is its family's pre-training config (the same recipe base and shot schedule) with
+  only the dataset replaced by ``UnlabeledImageFolder`` (mmpretrain's ``CustomDataset``,
+  ``with_label=False``) on ``data/my_images``, same pipeline.
 * The dataset reads PNG and JPEG files in nested folders (any case of the extension), skips other
   files, and refuses a folder without images.
-* ``tools/train.py configs/selfsup/cmae_vitb_300e_own-images.py`` pre-trains the CPU-sized ViT for
-  three iterations on such a folder, as a user runs it (``--cfg-options``): a checkpoint is written
-  and every logged loss is finite. An empty or missing folder ends it with one line naming the
-  folder. (The SimMIM and FCMAE configs run one Runner iteration each on a folder of images in
+* ``tools/train.py configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_own-images.py``
+  pre-trains the CPU-sized ViT for three iterations on such a folder, as a user runs it
+  (``--cfg-options``): a checkpoint is written and every logged loss is finite. An empty or
+  missing folder ends it with one line naming the folder. (The SimMIM and FCMAE configs run one Runner iteration each on a folder of images in
   test_configs_hierarchical.py; every config builds and trains a step in test_configs_selfsup.py
   or there.)
 """
@@ -20,16 +20,19 @@ import pytest
 from mmengine.config import Config
 
 import cmae_mm  # noqa: F401
-from helpers import (REPO, load_runner_checkpoint, output_of, run_tool, tiny_vit_cfg_options,
-                     write_own_images)
+from helpers import (REPO, config_bases, inheritance_depth, load_runner_checkpoint, output_of,
+                     run_tool, tiny_vit_cfg_options, write_own_images)
 
 SEL = 'configs/selfsup'
 OWN = {  # own-images config -> the pre-training config it inherits
-    f'{SEL}/cmae_vitb_300e_own-images.py': f'{SEL}/cmae_vitb_300e.py',
-    f'{SEL}/cmae_simmim_swinb_100e_own-images.py': f'{SEL}/cmae_simmim_swinb_100e.py',
-    f'{SEL}/cmae_fcmae_convnextv2b_800e_own-images.py': f'{SEL}/cmae_fcmae_convnextv2b_800e.py',
+    f'{SEL}/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_own-images.py':
+        f'{SEL}/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
+    f'{SEL}/simmim/cmae-simmim_swin-base-w6_8xb256-amp-coslr-100e_own-images-192px.py':
+        f'{SEL}/simmim/cmae-simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py',
+    f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_own-images.py':
+        f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k.py',
 }
-VIT = f'{SEL}/cmae_vitb_300e_own-images.py'
+VIT = f'{SEL}/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_own-images.py'
 
 
 @pytest.mark.parametrize('own', list(OWN), ids=lambda p: Path(p).name)
@@ -43,8 +46,10 @@ def test_own_images_config_replaces_only_the_dataset(own):
     assert mine.pop('data_root') == 'data/my_images'
     parent.pop('data_root')
     assert mine == parent
-    # at most 3 levels of _base_ above the file (own -> family config -> its bases -> theirs)
-    assert own.count('/') == 2 and '_base_' in (REPO / own).read_text()
+    # a sibling of its family config on the same recipe base: at most 3 levels of _base_ above the
+    # file (own -> recipe base -> its bases -> theirs)
+    assert config_bases(REPO / own) == config_bases(REPO / OWN[own])
+    assert inheritance_depth(REPO / own) <= 3
 
 
 def test_unlabeled_image_folder_reads_every_image_under_nested_folders(tmp_path):

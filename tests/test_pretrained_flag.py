@@ -30,7 +30,7 @@ from helpers import (REPO, output_of, run_logs, run_tool, shrink_pretrain_cfg, w
 from test_configs_classification import shrink_cls_cfg
 from test_configs_dense import shrink_det_cfg, shrink_seg_cfg
 
-PRETRAIN = 'configs/selfsup/cmae_vitb_300e.py'
+PRETRAIN = 'configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 TINY_ARCH = dict(embed_dims=32, num_layers=12, num_heads=2, feedforward_channels=64)
 MISSING = 'not/the/checkpoint.pth'  # what the configs name before --pretrained replaces it
 

@@ -27,9 +27,9 @@ from helpers import (REPO, output_of, run_tool, shrink_hierarchical_model, shrin
 
 TOOL = 'tools/analysis/reconstruct.py'
 SEL = 'configs/selfsup'
-CONFIGS = {'ConditionalMAE': f'{SEL}/cmae_vitb_300e_own-images.py',
-           'CMAESimMIM': f'{SEL}/cmae_simmim_swinb_100e_own-images.py',
-           'FCMAE': f'{SEL}/cmae_fcmae_convnextv2b_800e_own-images.py'}
+CONFIGS = {'ConditionalMAE': f'{SEL}/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_own-images.py',
+           'CMAESimMIM': f'{SEL}/simmim/cmae-simmim_swin-base-w6_8xb256-amp-coslr-100e_own-images-192px.py',
+           'FCMAE': f'{SEL}/fcmae/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_own-images.py'}
 # cells removed by shot 1 and shot 2 at the tiny sizes: ViT 64 patches keep 16 then 14; Swin and
 # ConvNeXt 3x3 cells of 32 px: SimMIM masks ceil(9 x 0.6) = 6 then 1, FCMAE keeps 3 then 2
 REMOVED = {'ConditionalMAE': (48, 2), 'CMAESimMIM': (6, 1), 'FCMAE': (6, 1)}

@@ -137,7 +137,7 @@ def test_grid_families_expand_against_the_in100_grid(tmp_path):
         {'family': 'one-shot', 'arch': 'vit-base'},
         {'family': 'three-shot', 'arch': 'vit-small', 'layers': [0, 5, 10],
          'ratios': [[0.75, 0.1, 0.1], [0.5, 0.5, 0.5]]},
-        {'config': 'configs/selfsup/cmae_simmim_swinb_800e.py',
+        {'config': 'configs/selfsup/simmim/cmae-simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py',
          'cfg_options': {'train_cfg.max_epochs': 1}}])
     study = parse_study(data)
     names = [spec.name for spec in study.runs]
@@ -149,7 +149,7 @@ def test_grid_families_expand_against_the_in100_grid(tmp_path):
     assert {grid[n].layers for n in names[15:23]} == {(0, ), (3, ), (6, ), (9, )}
     assert names[23:25] == ['cmae_vit-small-p16_L0-5-10_r0.5-0.5-0.5_in100',
                             'cmae_vit-small-p16_L0-5-10_r0.75-0.1-0.1_in100']
-    assert names[25] == 'cmae_simmim_swinb_800e'
+    assert names[25] == 'cmae-simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px'
     for spec in study.runs[:25]:
         assert spec.config == f'configs/selfsup/in100/{spec.name}.py'
         assert (REPO / spec.config).is_file() and spec.arch in ('vit-small', 'vit-base')

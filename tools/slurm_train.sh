@@ -6,8 +6,8 @@
 # requested and GPUS tasks run on CPUs (gloo; set TASKS_PER_NODE, default 1).
 # Uses <repo>/.venv/bin/python if it exists, else python.
 # The recipe's total batch on fewer GPUs (gradient accumulation, schedules in optimizer steps):
-#   GPUS=2 GPUS_PER_NODE=2 bash tools/slurm_train.sh PARTITION cmae configs/selfsup/cmae_vitb_300e.py \
-#       work_dirs/cmae_vitb_300e --keep-batch                                   # 2 x 512 x 4 = 4096
+#   GPUS=2 GPUS_PER_NODE=2 bash tools/slurm_train.sh PARTITION cmae configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py \
+#       work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k --keep-batch                                   # 2 x 512 x 4 = 4096
 set -euo pipefail
 
 if [[ $# -lt 4 ]]; then

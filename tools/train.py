@@ -6,14 +6,14 @@ adapted for CPUs (fp32, SyncBN -> BN, gloo + CPU DDP for ``--launcher pytorch/sl
 
 Examples::
 
-    python tools/train.py configs/selfsup/cmae_vitb_300e.py
+    python tools/train.py configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py
     python tools/train.py CONFIG --work-dir work_dirs/run1 --resume          # latest in work dir
     python tools/train.py CONFIG --resume work_dirs/run1/epoch_10.pth
     python tools/train.py CONFIG --compile      # torch.compile the forward, eager optimizer step
     bash tools/dist_train.sh CONFIG 8 --auto-scale-lr                         # torchrun, 8 processes
-    bash tools/dist_train.sh configs/selfsup/cmae_vitb_300e.py 2 --keep-batch  # 2 x 512 x 4 = 4096
+    bash tools/dist_train.sh configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py 2 --keep-batch  # 2 x 512 x 4 = 4096
     python tools/train.py configs/mmdet/cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py \
-        --pretrained work_dirs/cmae_vitb_300e/epoch_300.pth                   # encoder, strictly
+        --pretrained work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth                   # encoder, strictly
 """
 import argparse
 from typing import List, Optional

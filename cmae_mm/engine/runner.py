@@ -25,7 +25,8 @@ from .errors import ConfigError
 
 __all__ = ['LAUNCHERS', 'RUN_MODES', 'SUPPORTED_SCOPES', 'UnknownTypeError', 'build_runner',
            'check_data_roots', 'check_work_dir', 'default_work_dir', 'load_config',
-           'prepare_config', 'register_scope', 'registry_hint', 'run', 'set_local_rank']
+           'prepare_config', 'redirect_target', 'register_scope', 'registry_hint', 'run',
+           'set_local_rank']
 
 SUPPORTED_SCOPES = ('mmpretrain', 'mmdet', 'mmseg')
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -79,9 +80,43 @@ def register_scope(cfg: Config) -> str:
     return scope
 
 
+_REDIRECT_LINE = re.compile(r"""_base_\s*=\s*(['"])([^'":]+\.py)\1""")
+
+
+def redirect_target(config_path: str) -> Optional[str]:
+    """The config that a redirect file stands for, or None if ``config_path`` is not a redirect.
+
+    A redirect (such as ``configs/selfsup/cmae_vitb_300e.py``, a short name kept for the README's
+    commands) holds only comments, blank lines and one ``_base_ = '<file>.py'`` line naming a
+    config beside it: it sets nothing of its own, so it is that config. Chained redirects are
+    followed.
+
+    Args:
+        config_path: Path of a config file.
+
+    Returns:
+        The path of the config the redirect resolves to, or None.
+    """
+    path, seen = Path(config_path), set()
+    while path.suffix == '.py' and path.is_file() and path.resolve() not in seen:
+        seen.add(path.resolve())
+        code = [line.strip() for line in path.read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith('#')]
+        match = _REDIRECT_LINE.fullmatch(code[0]) if len(code) == 1 else None
+        if match is None:
+            break
+        path = path.parent / match.group(2)
+    return os.path.normpath(path) if len(seen) > 1 and path.is_file() else None
+
+
 def default_work_dir(config_path: str) -> str:
-    """``work_dirs/<config stem>``, relative to the current directory."""
-    return os.path.join('work_dirs', Path(config_path).stem)
+    """``work_dirs/<config stem>``, relative to the current directory.
+
+    A redirect file runs in the work dir of the config it redirects to
+    (:func:`redirect_target`), so that the short name and the canonical name of one config share
+    its checkpoints, auto-resume and the fine-tuning configs' default checkpoint paths.
+    """
+    return os.path.join('work_dirs', Path(redirect_target(config_path) or config_path).stem)
 
 
 def prepare_config(cfg: Config, config_path: str, work_dir: Optional[str], launcher: str) -> str:

@@ -10,7 +10,7 @@ Example (``configs/study/digits_mae_vs_cmae.yml``)::
       - {name: mae, mask_layers: [0], mask_ratios: [0.75]}
       - {name: cmae, mask_layers: [0, 10], mask_ratios: [0.75, 0.1]}
       - {family: two-shot, arch: vit-small, eta1: [0.75], layer: [3, 6], eta2: [0.1]}
-      - {config: configs/selfsup/cmae_simmim_swinb_800e.py}
+      - {config: configs/selfsup/simmim/cmae-simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py}
     evaluations: [linear_probe]
     epoch_hours: 0.5
 

@@ -17,10 +17,11 @@
 # The encoder loads `backbone.*` of a pre-training checkpoint strictly (TransferViT): only the
 # pre-training final norm (ln1) is unused; the position embeddings are interpolated to the input.
 #   tools/dist_train.sh configs/mmdet/cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py 8 \
-#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/cmae_vitb_300e/epoch_300.pth
-# Which checkpoint: the default is the ImageNet-1K 300-epoch run (cmae_vitb_300e.py), for which the
-# paper reports no detection number. Paper Tab. 5's detection (39.5 / 35.5 vs MAE 38.9 / 35.1)
-# comes from the ImageNet-100 study's ViT-B/16: ..._in100-pt.py and ..._in100-pt-mae.py.
+#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth
+# Which checkpoint: the default is the ImageNet-1K 300-epoch run
+# (selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py), for which the paper reports
+# no detection number. Paper Tab. 5's detection (39.5 / 35.5 vs MAE 38.9 / 35.1) comes from the
+# ImageNet-100 study's ViT-B/16: ..._in100-pt.py and ..._in100-pt-mae.py.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
@@ -43,7 +44,7 @@ model = dict(
         out_type='featmap',
         out_indices=(3, 5, 7, 11),
         final_norm=False,
-        init_cfg=dict(type='Pretrained', checkpoint='work_dirs/cmae_vitb_300e/epoch_300.pth',
+        init_cfg=dict(type='Pretrained', checkpoint='work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth',
                       prefix='backbone.')),
     neck=[
         dict(type='mmseg.Feature2Pyramid', embed_dim=embed_dims, rescales=[4, 2, 1, 0.5],

@@ -6,7 +6,7 @@ _base_ = './cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py'
 embed_dims = 1024
 model = dict(
     backbone=dict(arch='l', drop_path_rate=0.4, out_indices=(7, 11, 15, 23),
-                  init_cfg=dict(checkpoint='work_dirs/cmae_vitl_300e/epoch_300.pth')),
+                  init_cfg=dict(checkpoint='work_dirs/cmae_vit-large-p16_8xb128-amp-coslr-300e_in1k/epoch_300.pth')),
     neck=[
         dict(type='mmseg.Feature2Pyramid', embed_dim=embed_dims, rescales=[4, 2, 1, 0.5],
              norm_cfg=dict(type='SyncBN', requires_grad=True)),

@@ -9,10 +9,11 @@
 # mmseg's MAE backbone would start it from zero), which is why the backbone is the suite's
 # TransferViT (strict loading: only the pre-training final norm ln1 is unused) and not mmseg's MAE.
 #   tools/dist_train.sh configs/mmseg/cmae_vit-base-p16_upernet_8xb2-160k_ade20k-512x512.py 8 \
-#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/cmae_vitb_300e/epoch_300.pth
-# Which checkpoint: the default is the ImageNet-1K 300-epoch run (cmae_vitb_300e.py): paper
-# Sec. 3.2's 46.1 mIoU (MAE: 45.8, ..._mae-pt.py). Paper Tab. 5's segmentation (38.9 vs MAE 38.3)
-# comes from the ImageNet-100 study's ViT-B/16: ..._in100-pt.py and ..._in100-pt-mae.py.
+#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth
+# Which checkpoint: the default is the ImageNet-1K 300-epoch run
+# (selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py): paper Sec. 3.2's 46.1 mIoU
+# (MAE: 45.8, ..._mae-pt.py). Paper Tab. 5's segmentation (38.9 vs MAE 38.3) comes from the
+# ImageNet-100 study's ViT-B/16: ..._in100-pt.py and ..._in100-pt-mae.py.
 _base_ = ['mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
           '../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
@@ -30,7 +31,7 @@ model = dict(
         out_type='featmap',
         out_indices=(3, 5, 7, 11),
         final_norm=False,
-        init_cfg=dict(type='Pretrained', checkpoint='work_dirs/cmae_vitb_300e/epoch_300.pth',
+        init_cfg=dict(type='Pretrained', checkpoint='work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth',
                       prefix='backbone.')))
 optim_wrapper = dict(
     _delete_=True,

@@ -7,8 +7,8 @@ c = 1 (--distance-unit patch, grid units) or the patch size (--distance-unit pix
 queries and images. Several models are plotted side by side, one point per head.
 
     python tools/analysis/attention_distance.py --images data/imagenet100/val --num-images 500 \
-        --model mae configs/selfsup/cmae_vitb_300e.py work_dirs/mae/epoch_300.pth \
-        --model cmae configs/selfsup/cmae_vitb_300e.py work_dirs/cmae/epoch_300.pth --out-dir out
+        --model mae configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py work_dirs/mae/epoch_300.pth \
+        --model cmae configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py work_dirs/cmae/epoch_300.pth --out-dir out
 """
 import argparse
 import sys

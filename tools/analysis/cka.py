@@ -7,8 +7,8 @@ LayerNorm output and the final norm output, patch tokens only (CLS dropped), fla
 full unmasked images, the same images in the same order for both models.
 
     python tools/analysis/cka.py --images data/imagenet100/val --num-images 1000 \
-        --model-a mae configs/selfsup/cmae_vitb_300e.py work_dirs/mae/epoch_300.pth \
-        --model-b cmae configs/selfsup/cmae_vitb_300e.py work_dirs/cmae/epoch_300.pth --out-dir out
+        --model-a mae configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py work_dirs/mae/epoch_300.pth \
+        --model-b cmae configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py work_dirs/cmae/epoch_300.pth --out-dir out
 """
 import argparse
 import sys

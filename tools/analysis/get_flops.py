@@ -7,10 +7,10 @@ images (a real SimMIMMaskGenerator mask for Swin) and prints, per encoder block 
 decoder / head split. Counted with mmengine.analysis.FlopAnalyzer where its jit trace works,
 torch's FlopCounterMode otherwise; the output says which. Examples:
 
-    .venv/bin/python tools/analysis/get_flops.py configs/selfsup/cmae_vitb_300e.py
-    .venv/bin/python tools/analysis/get_flops.py configs/selfsup/cmae_vitb_300e.py \\
+    .venv/bin/python tools/analysis/get_flops.py configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py
+    .venv/bin/python tools/analysis/get_flops.py configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py \\
         --cfg-options model.backbone.mask_layers=[0,10,11] model.backbone.mask_ratios=[0.75,0.1,0.1]
-    .venv/bin/python tools/analysis/get_flops.py configs/selfsup/cmae_simmim_swinb_100e.py
+    .venv/bin/python tools/analysis/get_flops.py configs/selfsup/simmim/cmae-simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py
 """
 import argparse
 import sys

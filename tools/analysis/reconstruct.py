@@ -10,8 +10,8 @@ after seeding with --seed. Next to the PNG a JSON record lists, per row, the ima
 masks as drawn (shot_index: 0 = never removed, s = removed by shot s, cells in raster order) and
 where each panel lies in the PNG.
 
-    python tools/analysis/reconstruct.py configs/selfsup/cmae_vitb_300e_own-images.py \\
-        work_dirs/cmae_vitb_300e_own-images/epoch_300.pth data/my_images/a.jpg data/more/ \\
+    python tools/analysis/reconstruct.py configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_own-images.py \\
+        work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_own-images/epoch_300.pth data/my_images/a.jpg data/more/ \\
         --out grid.png
     python tools/analysis/reconstruct.py CONFIG CHECKPOINT --out grid.png --num 8 --seed 1
 

@@ -10,8 +10,8 @@ calls its :func:`~cmae_mm.models.converters.export_encoder`.
 
 Examples::
 
-    python tools/model_converters/convert_cmae.py work_dirs/cmae_vitb_300e/epoch_300.pth cmae_vitb.pth
-    python tools/model_converters/convert_cmae.py work_dirs/cmae_vitb_300e/epoch_300.pth \\
+    python tools/model_converters/convert_cmae.py work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth cmae_vitb.pth
+    python tools/model_converters/convert_cmae.py work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth \\
         cmae_vitb_timm.pth --to timm
 """
 import argparse

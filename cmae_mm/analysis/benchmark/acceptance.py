@@ -63,7 +63,7 @@ CHECKS: Tuple[Tuple[str, str], ...] = (
 
 SEG_CONFIG = 'configs/mmseg/cmae_vit-base-p16_upernet_8xb2-160k_ade20k-512x512.py'
 DET_CONFIG = 'configs/mmdet/cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py'
-DIST_CONFIG = 'configs/selfsup/cmae_vitb_300e.py'
+DIST_CONFIG = 'configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 
 #: Footnote 4 of the paper: ViT-L ms per iteration, two-shot vs MAE (their hardware).
 PAPER_VIT_L_MS = {'cmae-2shot': 650.0, 'mae': 670.0}

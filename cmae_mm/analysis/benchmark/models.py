@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[3]
 #: Pre-training config of each ViT arch (``--archs``), label and arch overrides.
 VIT_ARCHS = {
     's': ('ViT-S/16', 'configs/selfsup/in100/cmae_vit-small-p16_L0-10_r0.75-0.1_in100.py'),
-    'b': ('ViT-B/16', 'configs/selfsup/cmae_vitb_300e.py'),
-    'l': ('ViT-L/16', 'configs/selfsup/cmae_vitl_300e.py'),
+    'b': ('ViT-B/16', 'configs/selfsup/cmae/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'),
+    'l': ('ViT-L/16', 'configs/selfsup/cmae/cmae_vit-large-p16_8xb128-amp-coslr-300e_in1k.py'),
     # the 12-block 64-d ViT of the Fashion-MNIST study (28 px grey, 4x4 patches): where 2-core
     # users spend their time
     't': ('tiny ViT 28px', 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py'),

@@ -5,7 +5,7 @@
 _base_ = '../../_base_/classification/mae_finetune_100e.py'
 model = dict(
     backbone=dict(arch='b', drop_path_rate=0.1,
-                  init_cfg=dict(checkpoint='work_dirs/cmae_vitb_300e/epoch_300.pth')),
+                  init_cfg=dict(checkpoint='work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth')),
     head=dict(in_channels=768))
 optim_wrapper = dict(optimizer=dict(lr=5e-4 * 1024 / 256), paramwise_cfg=dict(layer_decay_rate=0.65))
 auto_scale_lr = dict(base_batch_size=1024)

@@ -5,7 +5,7 @@
 _base_ = '../../_base_/classification/mae_finetune_100e.py'
 model = dict(
     backbone=dict(arch='l', drop_path_rate=0.2,
-                  init_cfg=dict(checkpoint='work_dirs/cmae_vitl_300e/epoch_300.pth')),
+                  init_cfg=dict(checkpoint='work_dirs/cmae_vit-large-p16_8xb128-amp-coslr-300e_in1k/epoch_300.pth')),
     head=dict(in_channels=1024))
 optim_wrapper = dict(optimizer=dict(lr=1e-3 * 1024 / 256), paramwise_cfg=dict(layer_decay_rate=0.75))
 auto_scale_lr = dict(base_batch_size=1024)

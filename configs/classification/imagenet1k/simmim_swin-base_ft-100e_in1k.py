@@ -6,7 +6,7 @@
 # The encoder is TransferSwin: mmpretrain's SwinTransformer whose Pretrained load is strict (no
 # encoder key may be missing; the pre-training mask tokens are the only unused keys).
 #   tools/dist_train.sh configs/classification/imagenet1k/simmim_swin-base_ft-100e_in1k.py 8 \
-#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/simmim_swinb_800e/epoch_800.pth
+#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px/epoch_800.pth
 _base_ = ['mmpretrain::simmim/benchmarks/swin-base-w7_8xb256-coslr-100e_in1k.py',
           '../../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
@@ -14,7 +14,7 @@ default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/re
                                      backend_args=dict(backend='atomic_local')))
 model = dict(backbone=dict(
     type='TransferSwin',
-    init_cfg=dict(type='Pretrained', checkpoint='work_dirs/cmae_simmim_swinb_800e/epoch_800.pth',
+    init_cfg=dict(type='Pretrained', checkpoint='work_dirs/cmae-simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px/epoch_800.pth',
                   prefix='backbone.')))
 # mmengine 0.10.7 tags a `mmpretrain::` base's collate_fn with `_scope_`, which its Runner passes on
 # to default_collate (TypeError): restate it.

@@ -1,3 +1,4 @@
-# SimMIM, Swin-B, L(0; 0.6) on ImageNet-100 at the suite's study schedule (see the two-shot twin).
-_base_ = './cmae-simmim_swin-base-w6_8xb32-amp-coslr-300e_in100-192px.py'
+# SimMIM, Swin-B, L(0; 0.6) on ImageNet-100 at the suite's study schedule (the recipe base shared
+# with the two-shot sibling).
+_base_ = '../../_base_/recipes/swin-base-w6_8xb32-amp-coslr-300e_in100-192px.py'
 model = dict(backbone=dict(mask_layers=[0], mask_ratios=[0.6]))

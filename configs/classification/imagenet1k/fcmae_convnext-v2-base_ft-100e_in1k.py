@@ -11,7 +11,7 @@
 # norm3 is missing by design and starts fresh, as in the official fine-tuning, because FCMAE
 # pre-trains without one). The checkpoint also loads into mmpretrain's own convnext-v2 configs
 # (plain ConvNeXt backbone, which logs norm3 as missing).
-#   tools/dist_train.sh configs/classification/imagenet1k/fcmae_convnextv2-base_ft-100e_in1k.py 32
+#   tools/dist_train.sh configs/classification/imagenet1k/fcmae_convnext-v2-base_ft-100e_in1k.py 32
 _base_ = 'mmpretrain::convnext_v2/convnext-v2-base_32xb32_in1k.py'
 custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
@@ -20,7 +20,7 @@ model = dict(
     backbone=dict(
         type='TransferConvNeXt',
         init_cfg=dict(type='Pretrained', prefix='backbone.',
-                      checkpoint='work_dirs/cmae_fcmae_convnextv2b_800e/epoch_800.pth')),
+                      checkpoint='work_dirs/cmae-fcmae_convnext-v2-base_32xb128-amp-coslr-800e_in1k/epoch_800.pth')),
     # (_delete_: the base's head init_cfg is None, which a dict cannot be merged into)
     head=dict(init_cfg=dict(_delete_=True, type='TruncNormal', layer='Linear', std=0.02 * 0.001,
                             bias=0.)))

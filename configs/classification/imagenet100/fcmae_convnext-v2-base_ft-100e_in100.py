@@ -1,7 +1,7 @@
-# The ImageNet-100 twin of imagenet1k/fcmae_convnextv2-base_ft-100e_in1k.py: the same official
+# The ImageNet-100 twin of imagenet1k/fcmae_convnext-v2-base_ft-100e_in1k.py: the same official
 # ConvNeXt V2-B fine-tuning recipe on ImageNet100 (data/imagenet100), 100 classes, total batch 256
 # (8 GPUs x 32), lr = base 6.25e-4 x 256/256.
-_base_ = '../imagenet1k/fcmae_convnextv2-base_ft-100e_in1k.py'
+_base_ = '../imagenet1k/fcmae_convnext-v2-base_ft-100e_in1k.py'
 data_root = 'data/imagenet100/'
 data_preprocessor = dict(num_classes=100)
 model = dict(
