@@ -130,9 +130,14 @@ def test_configs_match_the_scenes_and_the_pretraining_encoder():
 
     det = Config.fromfile(str(REPO / DET))
     pyramid, fpn = det.model.neck
-    assert pyramid.rescales == [2, 1, 0.5, 0.25] and fpn.num_outs == 5
-    strides = [4 / r for r in pyramid.rescales]  # 4-px patches
-    assert det.model.rpn_head.anchor_generator.strides == strides + [32]
+    assert pyramid.rescales == [2, 1, 0.5, 0.25] and (fpn.start_level, fpn.num_outs) == (1, 3)
+    # 4-px patches: the pyramid's strides 2-16, of which the FPN keeps 4-16
+    strides = [4 / r for r in pyramid.rescales][fpn.start_level:]
+    assert det.model.rpn_head.anchor_generator.strides == strides
+    # anchors (2 scales x 3 strides, square side) cover the garments' 12-68 px
+    sizes = sorted(s * k for s in strides for k in det.model.rpn_head.anchor_generator.scales)
+    assert sizes == [12, 17, 24, 34, 48, 68]
+    assert det.model_wrapper_cfg.find_unused_parameters  # the unused stride-2 level
     for extractor in ('bbox_roi_extractor', 'mask_roi_extractor'):
         assert det.model.roi_head[extractor].featmap_strides == strides
     assert det.model.roi_head.bbox_head.num_classes == det.model.roi_head.mask_head.num_classes \
