@@ -81,3 +81,14 @@ def test_fashion_mnist_rows_carry_the_study_schedule(key):
         cfg.merge_from_dict(dict(row.options))
         assert cfg.train_cfg.max_epochs == row.epochs
         assert cfg.param_scheduler[-1].end == row.epochs
+
+
+def test_family_links_name_committed_files_and_render_under_their_table():
+    linked = [(family, label, path) for family in FAMILIES for label, path in family.links]
+    assert {family.key for family, _, _ in linked} >= {'fashion_mnist'}
+    doc = render_zoo(REPO)['docs/model_zoo.md']
+    for family, label, path in linked:
+        assert (REPO / path).is_file(), (family.key, path)
+        assert f'- {label}: [{path}](' in doc
+    paths = [path for _, _, path in linked]
+    assert 'docs/results/fmnist_paper_claims/report.md' in paths

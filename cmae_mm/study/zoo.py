@@ -88,6 +88,8 @@ class ZooFamily:
     summary: str
     base_paper: Tuple[str, str]
     rows: Tuple[ZooRow, ...] = field(default_factory=tuple)
+    #: ``(label, repository path)`` of the family's other results, listed under its table.
+    links: Tuple[Tuple[str, str], ...] = field(default_factory=tuple)
 
 
 #: The zoo's data: its families, their rows (configs, results files, paper numbers) and the
@@ -158,7 +160,8 @@ def _family(entry: Dict[str, Any]) -> ZooFamily:
             else _ROW_BUILDERS[entry['key']](entry))
     return ZooFamily(key=entry['key'], collection=entry['collection'], folder=entry['folder'],
                      architecture=tuple(entry['architecture']), summary=entry['summary'],
-                     base_paper=tuple(entry['base_paper']), rows=rows)
+                     base_paper=tuple(entry['base_paper']), rows=rows,
+                     links=tuple((label, path) for label, path in entry.get('links', [])))
 
 
 FAMILIES: Tuple[ZooFamily, ...] = tuple(_family(entry) for entry in _DATA['families'])
@@ -292,6 +295,8 @@ def render_zoo(root: Path = REPO_ROOT) -> Dict[str, str]:
            'in `configs/selfsup/`; see each family\'s README for its method and citation.', '']
     for family in FAMILIES:
         doc += [f'## {family.collection}', '', family_table(family, root, 'docs'), '']
+        doc += [f'- {label}: [{path}]({os.path.relpath(root / path, root / "docs")})'
+                for label, path in family.links] + ([''] if family.links else [])
     files['docs/model_zoo.md'] = '\n'.join(doc)
     return files
 
