@@ -157,11 +157,10 @@ def apply_pretrained(cfg: Config, checkpoint: str) -> str:
         CheckpointMismatchError: A checkpoint of timm's layout or without encoder weights.
         UnsafeCheckpointError: A checkpoint holding non-allowlisted objects.
     """
-    from ..models.backbones.strict_pretrained import StrictPretrainedMixin
-
     path, backbone = find_backbone(cfg)
     cls = _backbone_class(backbone, cfg.get('default_scope'))
-    if not issubclass(cls, StrictPretrainedMixin):
+    # set by cmae_mm.models.backbones.strict_pretrained.StrictPretrainedMixin
+    if not getattr(cls, 'loads_pretrained_strictly', False):
         raise ConfigError(
             f'--pretrained loads an encoder strictly, which {path} type {cls.__name__} does not '
             f'do (the suite\'s downstream encoders do: TransferViT, TransferSwin, '

@@ -641,19 +641,9 @@ def _pixel_record(out: Path, root: str, labels_per_class: int, seed: int) -> Dic
     return record
 
 
-#: The evaluations whose controls ``study.py controls`` can compute ahead of the runs.
-CONTROL_EVALUATIONS = ('finetune', 'pixel_baselines')
-
-EVALUATIONS: Dict[str, Callable[..., Dict[str, float]]] = {
+#: This module's evaluations (the study's registry, :mod:`cmae_mm.study.registry`, adds the
+#: paper's claims and dense transfer).
+ACCURACY_EVALUATIONS: Dict[str, Callable[..., Dict[str, float]]] = {
     'linear_probe': linear_probe, 'finetune': finetune, 'pixel_baselines': pixel_baselines}
-
-# The paper's claims beyond accuracy (attention, CKA, robustness, reversed attention) build on
-# this module's helpers, so they are added once it is complete.
-from .claims import CLAIM_EVALUATIONS  # noqa: E402
-# The dense transfer evaluations (segmentation, detection) train through train_and_score and
-# share the controls' folders and locks, so they too are added once this module is complete.
-from .dense import DENSE_EVALUATIONS  # noqa: E402
-
-EVALUATIONS.update(CLAIM_EVALUATIONS)
-EVALUATIONS.update(DENSE_EVALUATIONS)
-CONTROL_EVALUATIONS += tuple(DENSE_EVALUATIONS)
+#: Those of them whose controls ``study.py controls`` can compute ahead of the runs.
+ACCURACY_CONTROL_EVALUATIONS = ('finetune', 'pixel_baselines')

@@ -124,7 +124,7 @@ def evaluate_run(study: Study, run: StudyRun, checkpoint: Path,
     Returns:
         Dict[str, float]: All metrics of all evaluations.
     """
-    from .evaluations import EVALUATIONS
+    from .registry import EVALUATIONS
 
     cfg = _run_config(run)
     metrics: Dict[str, float] = {}
@@ -185,7 +185,7 @@ def compute_controls(study: Study, seeds: Optional[Sequence[int]] = None,
     Returns:
         Dict[int, Dict[str, float]]: Seed -> control metrics.
     """
-    from .evaluations import CONTROL_EVALUATIONS, EVALUATIONS
+    from .registry import CONTROL_EVALUATIONS, EVALUATIONS
 
     unknown = sorted(set(seeds or ()) - set(study.seeds))
     if unknown:

@@ -404,7 +404,7 @@ def parse_study(data: Any, path: Optional[Path] = None,
         StudySpecError: Naming the first bad key or value and what is allowed.
     """
     from .data import PREPARERS
-    from .evaluations import EVALUATIONS
+    from .registry import EVALUATIONS
 
     where = str(path) if path else 'study'
     if not isinstance(data, dict):

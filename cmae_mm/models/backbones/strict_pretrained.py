@@ -26,6 +26,10 @@ class StrictPretrainedMixin:
     (position-embedding and relative-position-bias resizing).
     """
 
+    #: What ``--pretrained`` (:func:`cmae_mm.engine.pretrained.apply_pretrained`) checks, so the
+    #: engine needs no import of the models.
+    loads_pretrained_strictly = True
+
     def expected_differences(self) -> Tuple[List[str], List[str]]:
         """Glob patterns of the (missing, unexpected) keys allowed by design; none by default."""
         return [], []
