@@ -57,8 +57,8 @@ CELL = 1.5           # side of one map
 LEFT = 0.4           # the scene names, vertical, left of the first column
 TOP = 0.5            # the column titles (two lines)
 LEGEND_ENTRY = 1.5   # width of one legend entry
-LEGEND_ROW = 0.25    # height of one legend row
-LEGEND_PAD = 0.2     # space around the legend
+LEGEND_ROW = 0.18    # height of one legend row
+LEGEND_PAD = 0.15    # space around the legend
 
 
 def _legend_columns(columns: int, num_classes: int) -> int:
@@ -271,8 +271,9 @@ def _draw(images: List[np.ndarray], gts: List[np.ndarray], preds: Dict[str, List
                 ax.set_ylabel(names[r], fontsize=7)
     handles = [Patch(facecolor=np.asarray(colour) / 255, edgecolor='0.5', label=name)
                for name, colour in zip(classes, palette)]
-    fig.legend(handles=handles, loc='lower center', ncol=_legend_columns(columns, len(classes)),
-               fontsize=7, frameon=False, bbox_to_anchor=(0.5, LEGEND_PAD / 2 / height))
+    legend_top = height - TOP - rows * CELL - LEGEND_PAD / 2  # inches from the bottom
+    fig.legend(handles=handles, loc='upper center', ncol=_legend_columns(columns, len(classes)),
+               fontsize=7, frameon=False, bbox_to_anchor=(0.5, legend_top / height))
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png', dpi=DPI)
     plt.close(fig)

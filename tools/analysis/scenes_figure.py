@@ -1,0 +1,43 @@
+"""The dense-transfer figure of the Fashion-MNIST scenes: per scene, the gray input, the
+ground-truth semantic map and each checkpoint's predicted map, with the classes' legend; a JSON
+beside the PNG lists the scenes, the checkpoints and their pixel accuracy / mIoU on them.
+
+Scenes: the first --num-scenes of the split by file name, or with --seed a seeded draw (shown in
+file-name order). Checkpoints are read with weights_only and loaded strictly. A bad input
+(LABEL=PATH, checkpoint, split, data root, existing output) ends with one error line, status 2.
+
+    python tools/analysis/scenes_figure.py \\
+        MAE=work_dirs/studies/fmnist_scenes_upernet/mae_seed0/segmentation/iter_375.pth \\
+        CMAE=work_dirs/studies/fmnist_scenes_upernet/cmae_seed0/segmentation/iter_375.pth
+"""
+import argparse
+import sys
+
+from cmae_mm.analysis.scenes_figure import DEFAULT_CONFIG, DEFAULT_OUT, run_scenes_figure_tool
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('checkpoints', nargs='+', metavar='LABEL=PATH',
+                        help='a trained segmentation checkpoint of --config and its column title')
+    parser.add_argument('--config', default=DEFAULT_CONFIG, help='the mmseg config of the '
+                        'checkpoints (default: %(default)s)')
+    parser.add_argument('--data-root', help="the scene set (default: the config's, "
+                        'data/fashion_mnist_scenes)')
+    parser.add_argument('--split', default='test', help='test (default) or validation')
+    parser.add_argument('--num-scenes', type=int, default=6, help='rows of the figure (default 6)')
+    parser.add_argument('--seed', type=int, default=None, help='draw the scenes with this seed '
+                        '(default: the first --num-scenes by file name)')
+    parser.add_argument('--out', default=DEFAULT_OUT, help='the PNG; the JSON is written beside '
+                        'it (default: %(default)s)')
+    parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
+    args = parser.parse_args(argv)
+    return run_scenes_figure_tool(
+        'tools/analysis/scenes_figure.py', checkpoints=args.checkpoints, config=args.config,
+        data_root=args.data_root, split=args.split, num_scenes=args.num_scenes, out=args.out,
+        seed=args.seed, force=args.force)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
