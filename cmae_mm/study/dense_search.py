@@ -116,11 +116,11 @@ def recipe_trial(name: str, work_dir: Path, out_dir: Path, task: str = 'segmenta
     result = dict(trial=name, task=task, config=config, checkpoint=checkpoint,
                   cfg_options=options, split='validation scenes', **curve,
                   final=study_metrics(dense, logged), work_dir=show_path(work_dir))
+    from ..engine.atomic_io import atomic_write_bytes
+
     out = repo_path(out_dir) / f'{name}.json'
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(result, indent=1, allow_nan=True) + '\n')
-    tmp.replace(out)
+    atomic_write_bytes((json.dumps(result, indent=1) + '\n').encode(), out)
     return result
 
 
