@@ -407,6 +407,24 @@ def test_report_shows_the_from_scratch_control(tmp_path):
     assert '| mae | RBF SVM on raw pixels | 3 | -5.00 |' in md
 
 
+def test_report_gives_a_control_with_several_metrics_one_row(tmp_path):
+    """A dense study's control has a value of every metric (mIoU, aAcc, ...): one row holds
+    them all, in the metrics' columns."""
+    runs = [dict(name='mae', mask_layers=[0], mask_ratios=[0.75])]
+    study = parse_study(study_data(tmp_path / 'studies', runs=runs, seeds=[0, 1]))
+    for r in study.expand():
+        fake_run(r.work_dir, 2, shots=1)
+        fake_result(r.work_dir, r.name, r.seed, {
+            'seg_miou': 28.0 + r.seed, 'seg_aacc': 80.0, 'seg_miou_from_scratch_tuned': 27.0,
+            'seg_aacc_from_scratch_tuned': 79.0 + r.seed})
+    md = report(collect(study), tmp_path / 'out')['markdown'].read_text()
+    rows = [line for line in md.splitlines() if line.startswith('| the same classifier from '
+                                                                'scratch, its own tuned recipe')]
+    assert len(rows) == 1 and rows[0].startswith(
+        '| the same classifier from scratch, its own tuned recipe (control) | no pre-training | '
+        '2 seeds | 27.00 ± 0.00 (n=2) | 79.50 ± 0.71 (n=2) |')
+
+
 def test_report_draws_the_layer_sweep(tmp_path):
     """Two-shot runs at several layers: metric against j, one line per η2, L(0; η1) dashed."""
     runs = [dict(name='mae', mask_layers=[0], mask_ratios=[0.75])] + [

@@ -122,17 +122,16 @@ def markdown_table(results: Dict[str, Any]) -> str:
         if not done:
             cells = cells[:3] + [NO_RUN] * (len(header) - 3)
         lines.append('| ' + ' | '.join(cells) + ' |')
-    for metric in metrics:
-        for suffix, label in CONTROLS.items():
-            control = _control_values(runs, metric, suffix)
-            if not control:
-                continue
-            seeds = f'{len(control)} seed' + ('s' if len(control) > 1 else '')
-            cells = [label, 'no pre-training', seeds]
-            cells += [format_mean_std(list(control.values())) if m == metric else ''
-                      for m in metrics]
-            cells += [''] * (len(header) - len(cells))
-            lines.append('| ' + ' | '.join(cells) + ' |')
+    for suffix, label in CONTROLS.items():  # one row per control, its value of every metric
+        controls = {m: _control_values(runs, m, suffix) for m in metrics}
+        if not any(controls.values()):
+            continue
+        count = max(len(c) for c in controls.values())
+        cells = [label, 'no pre-training', f'{count} seed' + ('s' if count > 1 else '')]
+        cells += [format_mean_std(list(controls[m].values())) if controls[m] else ''
+                  for m in metrics]
+        cells += [''] * (len(header) - len(cells))
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
