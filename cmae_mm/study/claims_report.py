@@ -109,7 +109,8 @@ def gather(results: Dict[str, Any], study_dir: Optional[Path] = None) -> Dict[st
 
     Returns:
         Dict[str, Any]: ``study``, ``baseline`` and ``runs`` (``run``, ``seed``, ``notation``,
-        ``layers``, ``ratios`` (the schedule), ``metrics``, ``accuracy``, and ``cka`` / ``curves`` / ``curve_summary`` where available).
+        ``layers``, ``ratios`` (the schedule), ``metrics``, ``accuracy``, and ``cka`` /
+        ``curves`` / ``curve_summary`` where available).
     """
     from .report import baseline_run
 
@@ -250,8 +251,8 @@ def markdown(claims: Dict[str, Any], recipe: str = '') -> str:
     lines += [_ratio_table(claims), '']
     lines += ['Figures: `attention.png` (per block, mean ± std over seeds), `cka.png` (mean '
               'cross-CKA matrix and its diagonal), `robustness.png` (top-1 against the occluded '
-              'share), `loss_curves.png` (per-shot losses of the two-shot runs), `ratio.png` (top-1 '
-              "against the second shot's ratio, MAE dashed, as Fig. 3).", '']
+              'share), `loss_curves.png` (per-shot losses of the two-shot runs), `ratio.png` '
+              "(top-1 against the second shot's ratio, MAE dashed, as Fig. 3).", '']
     return '\n'.join(lines)
 
 
