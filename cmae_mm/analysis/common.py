@@ -34,28 +34,35 @@ USER_ERRORS = (ToolInputError, CheckpointMismatchError, UnsafeCheckpointError, F
                UnidentifiedImageError)
 
 
-def run_tool(tool: str, fn: Callable[..., Sequence[Path]], *args, **kwargs) -> int:
+def run_tool(tool: str, fn: Callable[..., Sequence[Path]], *args, error_status: int = 1,
+             **kwargs) -> int:
     """Run an analysis for a command-line tool and print what it wrote.
 
     Args:
         tool: The tool as the user calls it, e.g. ``'tools/analysis/cka.py'``.
         fn: A ``run_*`` function of :mod:`cmae_mm.analysis`; returns the written paths.
         *args: Positional arguments of ``fn``.
+        error_status: Exit status of a user error (1; 2 for tools that follow argparse's
+            status for a usage error).
         **kwargs: Keyword arguments of ``fn``.
 
     Returns:
         0 (the exit status) when ``fn`` succeeded.
 
     Raises:
-        SystemExit: Status 1 with the single line ``<tool>: error: <message>`` on stderr when
-            ``fn`` raised one of :data:`USER_ERRORS` (missing or unreadable inputs, existing
-            outputs, a checkpoint that does not fit or that was refused as unsafe).
+        SystemExit: Status ``error_status`` with the single line ``<tool>: error: <message>``
+            on stderr when ``fn`` raised one of :data:`USER_ERRORS` (missing or unreadable
+            inputs, existing outputs, a checkpoint that does not fit or that was refused as
+            unsafe).
     """
     try:
         paths = fn(*args, **kwargs)
     except USER_ERRORS as e:
-        message = ' '.join(str(e).split()) or type(e).__name__
-        sys.exit(f'{tool}: error: {message}')
+        line = f'{tool}: error: ' + (' '.join(str(e).split()) or type(e).__name__)
+        if error_status == 1:
+            sys.exit(line)  # the line is the SystemExit's code, printed by the interpreter
+        print(line, file=sys.stderr)
+        sys.exit(error_status)
     print('wrote ' + ' and '.join(str(p) for p in paths))
     return 0
 

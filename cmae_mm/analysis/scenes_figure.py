@@ -24,22 +24,21 @@ Scene choice: without a seed, the first ``num_scenes`` scenes of the split in fi
 Every user error (a malformed ``LABEL=PATH``, a missing checkpoint, an unknown split, a data root
 without the split's scenes, an existing output without ``--force``, a checkpoint that does not
 fit) is reported before anything is written, as one ``<tool>: error: ...`` line with exit
-status 2 (:func:`run_scenes_figure_tool`).
+status 2 (:func:`~cmae_mm.analysis.common.run_tool` with ``error_status``
+:data:`INPUT_ERROR_STATUS`).
 """
 import io
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .common import ToolInputError, check_outputs, run_tool
+from .common import ToolInputError, check_outputs
 
 __all__ = ['DEFAULT_CONFIG', 'DEFAULT_OUT', 'DPI', 'INPUT_ERROR_STATUS', 'SPLIT_FOLDERS',
-           'figure_inches', 'parse_checkpoints', 'run_scenes_figure', 'run_scenes_figure_tool',
-           'select_scenes']
+           'figure_inches', 'parse_checkpoints', 'run_scenes_figure', 'select_scenes']
 
 PathLike = Union[str, Path]
 
@@ -377,26 +376,3 @@ def run_scenes_figure(checkpoints: Sequence[str], config: str = DEFAULT_CONFIG,
     atomic_write_bytes((json.dumps(record, indent=2) + '\n').encode(), sidecar)
     return [png, sidecar]
 
-
-def run_scenes_figure_tool(tool: str, **kwargs) -> int:
-    """:func:`~cmae_mm.analysis.common.run_tool` of :func:`run_scenes_figure`, status 2 on a
-    user error.
-
-    Args:
-        tool: The tool as the user calls it (``'tools/analysis/scenes_figure.py'``).
-        **kwargs: Keyword arguments of :func:`run_scenes_figure`.
-
-    Returns:
-        0 when the figure was written.
-
-    Raises:
-        SystemExit: :data:`INPUT_ERROR_STATUS` after the one ``<tool>: error: <message>`` line
-            (on stderr) of a user error; nothing was written.
-    """
-    try:
-        return run_tool(tool, run_scenes_figure, **kwargs)
-    except SystemExit as e:
-        if not isinstance(e.code, str):
-            raise
-        print(e.code, file=sys.stderr)
-        raise SystemExit(INPUT_ERROR_STATUS) from None

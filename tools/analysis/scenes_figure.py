@@ -13,7 +13,9 @@ file-name order). Checkpoints are read with weights_only and loaded strictly. A 
 import argparse
 import sys
 
-from cmae_mm.analysis.scenes_figure import DEFAULT_CONFIG, DEFAULT_OUT, run_scenes_figure_tool
+from cmae_mm.analysis.common import run_tool
+from cmae_mm.analysis.scenes_figure import (DEFAULT_CONFIG, DEFAULT_OUT, INPUT_ERROR_STATUS,
+                                           run_scenes_figure)
 
 
 def main(argv=None) -> int:
@@ -33,8 +35,9 @@ def main(argv=None) -> int:
                         'it (default: %(default)s)')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
     args = parser.parse_args(argv)
-    return run_scenes_figure_tool(
-        'tools/analysis/scenes_figure.py', checkpoints=args.checkpoints, config=args.config,
+    return run_tool(
+        'tools/analysis/scenes_figure.py', run_scenes_figure, error_status=INPUT_ERROR_STATUS,
+        checkpoints=args.checkpoints, config=args.config,
         data_root=args.data_root, split=args.split, num_scenes=args.num_scenes, out=args.out,
         seed=args.seed, force=args.force)
 
