@@ -109,15 +109,16 @@ FMNIST_TASKS: Tuple[Tuple[str, str, str], ...] = tuple(tuple(t) for t in _DATA['
 
 
 def _fmnist_row(name: str, schedule: str, layers: List[int], ratios: List[float], task: str,
-                result: Tuple[str, str, str], epochs: int = 5) -> ZooRow:
+                result: Tuple[str, str, str], epochs: int = 5, **fields: Any) -> ZooRow:
     """A row of the Fashion-MNIST studies: the tiny ViT config with a study run's shot schedule
     and the study's pre-training length (5 epochs: :data:`FMNIST_STUDY_OPTIONS`; 20: the
-    config's own)."""
+    config's own); ``fields`` replace the shared ``fmnist_row`` ones (e.g. another evaluation's
+    ``dataset`` and ``metric``)."""
     length = FMNIST_STUDY_OPTIONS if epochs == 5 else ()
     return ZooRow(name, schedule=schedule, epochs=epochs, task=task, result=result,
                   options=(('model.backbone.mask_layers', layers),
                            ('model.backbone.mask_ratios', ratios)) + length,
-                  **_DATA['fmnist_row'])
+                  **{**_DATA['fmnist_row'], **fields})
 
 
 def _digits_rows(family: Dict[str, Any]) -> Tuple[ZooRow, ...]:
@@ -143,14 +144,10 @@ def _fashion_mnist_rows(family: Dict[str, Any]) -> Tuple[ZooRow, ...]:
 
 def _scenes_rows(family: Dict[str, Any]) -> Tuple[ZooRow, ...]:
     """Per dense task (``tasks``), MAE and the two-shot schedule of the 5-epoch study."""
-    shared = {k: v for k, v in _DATA['fmnist_row'].items() if k not in ('dataset', 'metric')}
     return tuple(
-        ZooRow(f'fmnist_scenes_{run}_{task["short"]}', schedule=schedule, epochs=5,
-               task=task['task'], dataset='Fashion-MNIST scenes (test)', metric=task['metric'],
-               paper=paper, result=(task['results'], run, task['result_metric']),
-               options=(('model.backbone.mask_layers', layers),
-                        ('model.backbone.mask_ratios', ratios)) + FMNIST_STUDY_OPTIONS,
-               **shared)
+        _fmnist_row(f'fmnist_scenes_{run}_{task["short"]}', schedule, layers, ratios,
+                    task['task'], (task['results'], run, task['result_metric']),
+                    dataset='Fashion-MNIST scenes (test)', metric=task['metric'], paper=paper)
         for task in family['tasks']
         for (run, schedule, layers, ratios), paper in zip(_SCHEDULES[:2], task['paper']))
 
