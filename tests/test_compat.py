@@ -89,6 +89,18 @@ def test_the_allowlist_is_scoped_to_trusted_globals():
     assert not ours & {entry_name(e) for e in torch.serialization.get_safe_globals()}
 
 
+def test_trusted_globals_nest_and_the_outer_block_keeps_the_allowlist(trained):
+    """A nested block (a backbone loading its ``init_cfg`` checkpoint inside ``run``) must not end
+    the outer one's allowlist: a fine-tuning run's ``--resume`` loads after the backbone's load."""
+    ours = {entry_name(e) for e in safe.runner_checkpoint_safe_globals()}
+    with safe.trusted_globals():
+        with safe.trusted_globals():
+            torch.load(trained.ckpt)
+        assert ours <= {entry_name(e) for e in torch.serialization.get_safe_globals()}
+        torch.load(trained.ckpt)  # what the Runner's resume does after the backbone's load
+    assert not ours & {entry_name(e) for e in torch.serialization.get_safe_globals()}
+
+
 def test_runner_checkpoint_needs_exactly_the_allowlist(trained):
     with only_safe_globals([]):
         unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(trained.ckpt)))

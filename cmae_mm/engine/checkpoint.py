@@ -110,20 +110,34 @@ def runner_checkpoint_safe_globals() -> List[SafeGlobal]:
     return entries
 
 
+_trusted_depth = 0  # how many trusted_globals blocks are open (they nest: see below)
+
+
 @contextlib.contextmanager
 def trusted_globals() -> Iterator[None]:
     """Allow :func:`runner_checkpoint_safe_globals` for ``weights_only`` loads in this block only.
 
-    ``weights_only`` is never switched off. On torch < 2.5 (no scoped allowlist) the globals are
-    added process-wide, the closest equivalent.
+    ``weights_only`` is never switched off. Blocks nest: only the outermost one adds and removes
+    the globals. (torch's ``safe_globals`` removes its entries on exit even when an enclosing block
+    had added them, so a nested block -- a backbone loading its ``init_cfg`` checkpoint inside
+    :func:`cmae_mm.engine.run` -- would otherwise leave the rest of the outer block, such as the
+    Runner's resume, without them.) On torch < 2.5 (no scoped allowlist) the globals are added
+    process-wide, the closest equivalent.
     """
+    global _trusted_depth
     safe_globals = getattr(torch.serialization, 'safe_globals', None)
     if safe_globals is None:  # pragma: no cover - torch < 2.5
         torch.serialization.add_safe_globals(runner_checkpoint_safe_globals())
         yield
         return
-    with safe_globals(runner_checkpoint_safe_globals()):
-        yield
+    outer = contextlib.nullcontext() if _trusted_depth else safe_globals(
+        runner_checkpoint_safe_globals())
+    with outer:
+        _trusted_depth += 1
+        try:
+            yield
+        finally:
+            _trusted_depth -= 1
 
 
 def unsafe_checkpoint_message(source: str, error: BaseException) -> str:

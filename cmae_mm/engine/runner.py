@@ -21,7 +21,6 @@ from .checkpoint import UnsafeCheckpointError, trusted_globals, unsafe_checkpoin
 from .compile import WORKING_KEY, CMAERunner, compile_options
 from .cpu_compat import apply_cpu_compat
 from .errors import ConfigError
-from .errors import ConfigError
 
 __all__ = ['LAUNCHERS', 'RUN_MODES', 'SUPPORTED_SCOPES', 'UnknownTypeError', 'build_runner',
            'check_data_roots', 'check_work_dir', 'default_work_dir', 'load_config',
