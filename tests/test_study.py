@@ -249,20 +249,37 @@ def test_training_log_uses_the_newest_launch_that_logged_a_loss(tmp_path):
 def test_training_log_reports_the_mean_of_the_last_epoch_over_every_launch(tmp_path):
     """The final loss is the mean of the lines logged in the last epoch, also when that epoch
     was split across a resume; the stronger trivial baseline is averaged the same way."""
-    def write(stamp, rows):
+    def write(stamp, rows, first_iter=1):
         vis = tmp_path / stamp / 'vis_data'
         vis.mkdir(parents=True)
         (vis / 'scalars.json').write_text(''.join(json.dumps(dict(
             loss=loss, rec_err_shot1=loss, rec_err_trivial=1.0, rec_err_mean_patch=0.5,
-            epoch=epoch, iter=i, step=i)) + '\n' for i, (epoch, loss) in enumerate(rows, 1)))
+            epoch=epoch, iter=i, step=i)) + '\n' for i, (epoch, loss) in enumerate(rows, first_iter)))
 
     write('20250101_100000', [(1, 0.9), (1, 0.8), (2, 0.6)])
-    write('20250101_110000', [(2, 0.4), (2, 0.2)])  # resumed within epoch 2
+    write('20250101_110000', [(2, 0.4), (2, 0.2)], first_iter=4)  # resumed within epoch 2
     log = read_training_log(tmp_path)
     assert log['epoch'] == 2 and log['loss_lines'] == 3
     assert log['loss'] == pytest.approx(0.4) and log['rec_err']['rec_err_shot1'] == \
         pytest.approx(0.4)
     assert log['rec_err_trivial'] == 1.0 and log['rec_err_mean_patch'] == 0.5
+
+
+def test_training_log_counts_iterations_a_killed_launch_logged_before_the_resume_once(tmp_path):
+    """A launch killed after its epoch-1 checkpoint (iteration 2) logged iterations 3-4 of epoch 2;
+    the resumed launch trains and logs them again: only the resumed launch's lines count."""
+    def write(stamp, rows):
+        vis = tmp_path / stamp / 'vis_data'
+        vis.mkdir(parents=True)
+        (vis / 'scalars.json').write_text(''.join(
+            json.dumps(dict(loss=loss, rec_err_shot1=loss, epoch=epoch, iter=i, step=i)) + '\n'
+            for i, epoch, loss in rows))
+
+    write('20250101_100000', [(1, 1, 0.9), (2, 1, 0.8), (3, 2, 0.7), (4, 2, 0.6)])  # killed
+    write('20250101_110000', [(3, 2, 0.5), (4, 2, 0.4), (5, 2, 0.3), (6, 2, 0.2)])  # resumed
+    log = read_training_log(tmp_path)
+    assert log['epoch'] == 2 and log['iter'] == 6 and log['loss_lines'] == 4
+    assert log['loss'] == pytest.approx(0.35)
 
 
 def test_sign_flip_p_value_is_exact():

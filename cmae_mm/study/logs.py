@@ -57,7 +57,11 @@ def logged_entries(work_dir: Path, files: Sequence[str], accept: Callable[[dict]
     """Every JSON line that ``accept`` takes, from every launch (oldest first), with its folder.
 
     Of each launch folder the first file of ``files`` that holds an accepted line is read, so a
-    run resumed in several launches gives its whole history.
+    run resumed in several launches gives its whole history, each iteration once: a launch
+    killed after its last checkpoint may have logged iterations that the resumed launch trains
+    (and logs) again, so the entries of earlier launches at or after the first ``iter`` a later
+    launch logged are dropped (with a fixed logging interval both launches log the same
+    iterations after the checkpoint). Entries without an ``iter`` are all kept.
 
     Args:
         work_dir: An mmengine work dir.
@@ -73,6 +77,10 @@ def logged_entries(work_dir: Path, files: Sequence[str], accept: Callable[[dict]
             path = stamp_dir / name.format(stamp=stamp_dir.name)
             entries = _accepted(path, accept) if path.is_file() else []
             if entries:
+                starts = [e['iter'] for e in entries if isinstance(e.get('iter'), int)]
+                if starts:
+                    found = [(d, e) for d, e in found
+                             if not (isinstance(e.get('iter'), int) and e['iter'] >= starts[0])]
                 found += [(stamp_dir, entry) for entry in entries]
                 break
     return found
