@@ -6,7 +6,7 @@ reads with ``data_prefix=<split>``, classes from the folder names).
 """
 import ast
 import os
-from itertools import cycle
+from itertools import count, cycle
 import socket
 import subprocess
 import sys
@@ -317,6 +317,9 @@ def vit_depth(arch) -> int:
     return VisionTransformer.arch_zoo[arch.lower()]['num_layers']
 
 
+_SHRUNK_RUNS = count()
+
+
 def shrink_pretrain_cfg(cfg: Config, data_root: Path, work_dir: Path, batch_size: int = 2) -> Config:
     """Shrink a pre-training config to a CPU-sized model and data, keeping its structure.
 
@@ -342,6 +345,10 @@ def shrink_pretrain_cfg(cfg: Config, data_root: Path, work_dir: Path, batch_size
             t['scale'] = TINY_IMG
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
+    # mmengine names a Runner's logger and visualizer <config>_<timestamp>: two Runners built in
+    # one process within one second would share them, and the second one's log would go to the
+    # first one's work dir. A name per shrunk config keeps each run's files in its own work dir.
+    cfg.experiment_name = f'{Path(work_dir).name}_{next(_SHRUNK_RUNS)}_{os.getpid()}'
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
