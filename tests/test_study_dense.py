@@ -234,3 +234,27 @@ def test_dense_study_files_pair_the_pretraining_runs_of_fmnist_pt5e():
     segmentation_options = dict(load_study(REPO / 'configs/study/fmnist_scenes_upernet.yml')
                                 .evaluations)['segmentation']
     assert segmentation(None, Path('unused.pth'), 0, **segmentation_options, seeds=[1]) == {}
+
+
+def test_recipe_table_gives_each_task_its_own_table(tmp_path):
+    """A records folder with segmentation and detection trials: one table per task, each with
+    its own metric (a detection record has no mIoU)."""
+    from cmae_mm.study.dense_search import recipe_table
+
+    def record(name, task, metric, values):
+        (tmp_path / f'{name}.json').write_text(json.dumps(dict(
+            trial=name, task=task, checkpoint=None, mean_logged_iter_s=0.5,
+            cfg_options={'optim_wrapper.optimizer.lr': 1e-3, 'train_cfg.max_iters': 20,
+                         'param_scheduler.0.end': 2},
+            validation=[{'iteration': 10 * (i + 1), metric: v} for i, v in enumerate(values)])))
+
+    record('seg_a', 'segmentation', 'mIoU', [10.0, 12.5])
+    assert recipe_table(tmp_path).startswith('| trial | start |')  # one task: one table, no title
+    record('det_a', 'detection', 'bbox_mAP', [0.2, 0.3])
+    table = recipe_table(tmp_path)
+    detection, segmentation = table.split('\n\n**segmentation**\n\n')
+    assert detection.startswith('**detection**\n\n| trial |')
+    assert 'bbox_mAP on the validation scenes' in detection and '| `det_a` |' in detection
+    assert '10: 0.2 / 20: 0.3 | **0.3** |' in detection and 'seg_a' not in detection
+    assert 'mIoU on the validation scenes' in segmentation and '10: 10 / 20: 12.5 | **12.5** |' \
+        in segmentation

@@ -137,17 +137,27 @@ def recipe_table(out_dir: Path) -> str:
 
     One row per trial, ordered by start (pre-trained, then from scratch) and name: its
     checkpoint, lr, layer decay, other options, iterations (warm-up), the validation curve of
-    the first logged metric, its final value and the mean logged iteration time.
+    the first logged metric, its final value and the mean logged iteration time. A folder with
+    trials of several tasks gets one table per task (in name order), each under its task's name.
 
     Args:
         out_dir: Folder of the ``<name>.json`` records.
 
     Returns:
-        str: The table (header included).
+        str: The table(s) (header included).
     """
     records = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob('*.json'))]
     records = [r for r in records if 'trial' in r and 'validation' in r]
-    records.sort(key=lambda r: (r.get('checkpoint') is None, r['trial']))
+    tasks = sorted({r.get('task', 'segmentation') for r in records}) or ['segmentation']
+    if len(tasks) == 1:
+        return _task_table(records)
+    return '\n\n'.join(f'**{task}**\n\n' + _task_table(
+        [r for r in records if r.get('task', 'segmentation') == task]) for task in tasks)
+
+
+def _task_table(records: List[Dict[str, Any]]) -> str:
+    """:func:`recipe_table` for the records of one task."""
+    records = sorted(records, key=lambda r: (r.get('checkpoint') is None, r['trial']))
     metric = next((k for r in records for v in r['validation'] for k in v if k != 'iteration'),
                   'mIoU')
     lines = [f'| trial | start | lr | layer decay | other options | iterations (warm-up) | '
