@@ -173,6 +173,7 @@ def test_mask_rcnn_trains_from_the_checkpoint_and_reports_bbox_and_segm_map(work
     assert {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'} <= \
         set(metrics), metrics
     assert all(0 <= metrics[k] <= 1 for k in ('coco/bbox_mAP', 'coco/segm_mAP'))
+    assert metrics['step'] == 2  # logged at its iteration (mmdet's default: by epoch, step 0)
     assert_encoder_from(workspace / DEFAULT_CKPT, workspace / 'work_det' / 'iter_2.pth')
 
 
@@ -183,6 +184,7 @@ def test_upernet_trains_from_the_checkpoint_and_reports_miou(workspace):
     assert_loaded(log)
     metrics = metrics_of(workspace / 'work_seg')
     assert 0 <= metrics['mIoU'] <= 100, metrics
+    assert metrics['step'] == 2
     assert 'per class results' in log and 'Ankle boot' in log and 'background' in log
     assert_encoder_from(workspace / DEFAULT_CKPT, workspace / 'work_seg' / 'iter_2.pth')
 

@@ -158,7 +158,9 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50),
+    # validation metrics logged at their iteration (mmdet's default logs them by epoch: step 0
+    # for every validation of an iteration-based run, which merged a trial's validation curve)
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=val_interval,
                     max_keep_ckpts=2, backend_args=dict(backend='atomic_local')))
 log_processor = dict(by_epoch=False)
