@@ -34,12 +34,15 @@ def test_every_registered_name_resolves_after_import_cmae_mm():
         import cmae_mm
         from mmengine.registry import HOOKS, LOOPS, OPTIM_WRAPPER_CONSTRUCTORS
         from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
+        from mmseg.registry import DATASETS as SEG_DATASETS
         names = {
             LOOPS: ['RobustnessTestLoop'],
             HOOKS: ['NonFiniteLossHook', 'RNGStateHook', 'ResumeCheckHook', 'SafeCheckpointHook'],
             OPTIM_WRAPPER_CONSTRUCTORS: ['BackboneLayerDecayOptimWrapperConstructor'],
             TRANSFORMS: ['PatchOcclusion', 'PatchShuffle', 'LoadRandomResizedCrop'],
-            DATASETS: ['ImageNet100', 'StanfordDogs', 'TinyImageNet'],
+            DATASETS: ['ImageNet100', 'StanfordDogs', 'TinyImageNet', 'FashionMNISTLabelSubset',
+                       'UnlabeledImageFolder'],
+            SEG_DATASETS: ['FashionMNISTScenesSegDataset'],
             MODELS: ['ConditionalMAE', 'CMAEViT', 'CMAEPretrainHead', 'TransferViT',
                      'CMAESimMIM', 'CMAESimMIMSwinTransformer', 'TransferSwin',
                      'FCMAE', 'FCMAEConvNeXt', 'FCMAEDecoder', 'TransferConvNeXt'],

@@ -148,11 +148,13 @@ def recipe_table(out_dir: Path) -> str:
     """
     records = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob('*.json'))]
     records = [r for r in records if 'trial' in r and 'validation' in r]
-    tasks = sorted({r.get('task', 'segmentation') for r in records}) or ['segmentation']
-    if len(tasks) == 1:
+    by_task: Dict[str, List[Dict[str, Any]]] = {}
+    for r in records:
+        by_task.setdefault(r.get('task', 'segmentation'), []).append(r)
+    if len(by_task) <= 1:
         return _task_table(records)
-    return '\n\n'.join(f'**{task}**\n\n' + _task_table(
-        [r for r in records if r.get('task', 'segmentation') == task]) for task in tasks)
+    return '\n\n'.join(f'**{task}**\n\n' + _task_table(by_task[task])
+                       for task in sorted(by_task))
 
 
 def _task_table(records: List[Dict[str, Any]]) -> str:

@@ -77,10 +77,10 @@ def logged_entries(work_dir: Path, files: Sequence[str], accept: Callable[[dict]
             path = stamp_dir / name.format(stamp=stamp_dir.name)
             entries = _accepted(path, accept) if path.is_file() else []
             if entries:
-                starts = [e['iter'] for e in entries if isinstance(e.get('iter'), int)]
-                if starts:
+                start = next((e['iter'] for e in entries if isinstance(e.get('iter'), int)), None)
+                if start is not None:
                     found = [(d, e) for d, e in found
-                             if not (isinstance(e.get('iter'), int) and e['iter'] >= starts[0])]
+                             if not (isinstance(e.get('iter'), int) and e['iter'] >= start)]
                 found += [(stamp_dir, entry) for entry in entries]
                 break
     return found
