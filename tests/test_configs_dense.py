@@ -225,3 +225,45 @@ def test_missing_pretraining_checkpoint_says_how_to_set_it(tmp_path, monkeypatch
                                                 r"point the config at yours with --cfg-options "
                                                 r"model.backbone.init_cfg.checkpoint=<path>"):
         backbone.init_weights()
+
+
+@pytest.mark.parametrize('path', [
+    'mmdet/cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py',
+    'mmdet/fashion_mnist_scenes/cmae_vit-tiny-p4_mask-rcnn_fpn_fashion-mnist-scenes.py',
+])
+def test_roi_heads_pool_the_pyramid_at_their_boxes(path):
+    """The RoI features are the pyramid's values inside each box (torchvision's ``roi_align`` on
+    the level mmdet assigns). mmcv's ``RoIAlign`` reads NCHW memory whatever the tensor's strides
+    (open-mmlab/mmcv#2203); the ViT's token maps were a channels-last view, which the pyramid's
+    convolutions propagate, so every RoI pooled scrambled features and the detector's RoI heads
+    never learnt (the RPN, convolutions only, did)."""
+    from mmengine.registry import MODELS
+    from torchvision.ops import roi_align
+
+    cfg = Config.fromfile(str(REPO / 'configs' / path))
+    backbone = cfg.model.backbone
+    if backbone.img_size == 224:  # the ViT-B detector: its tiny encoder, pyramid and input
+        shrink_encoder(cfg, Path('unused.pth'), scale=0.1)
+        cfg.model.neck[0].embed_dim, cfg.model.neck[1].in_channels = DIM, [DIM] * 4
+    backbone.init_cfg = None
+    replace_syncbn_on_cpu(cfg)
+    scope = register_scope(cfg)
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(cfg.model).eval()
+    size = backbone.img_size
+    torch.manual_seed(0)
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(2, backbone.get('in_channels', 3), size, size))
+        extractor = model.roi_head.bbox_roi_extractor
+        # small and large boxes in both images
+        rois = torch.tensor([[0, 1, 2, 0.3 * size, 0.4 * size], [1, 0.2 * size, 0.1 * size, size - 1, size - 2],
+                             [1, 0.5 * size, 0.5 * size, 0.8 * size, 0.7 * size], [0, 0, 0, size, size]])
+        pooled = extractor(feats[:extractor.num_inputs], rois)
+        levels = extractor.map_roi_levels(rois, extractor.num_inputs)
+    assert all(f.is_contiguous() for f in feats)
+    layer = extractor.roi_layers[0]
+    for roi, level, got in zip(rois, levels, pooled):
+        want = roi_align(feats[level], roi[None], layer.output_size,
+                         spatial_scale=1 / extractor.featmap_strides[level],
+                         sampling_ratio=layer.sampling_ratio, aligned=layer.aligned)
+        torch.testing.assert_close(got[None], want)

@@ -1,6 +1,7 @@
 """The Conditional MAE encoder for downstream transfer, loading its checkpoint strictly."""
 from typing import Any, List, Tuple
 
+import torch
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 
@@ -30,6 +31,12 @@ class TransferViT(StrictPretrainedMixin, VisionTransformer):
     ``VisionTransformer``; a dense model uses ``out_type='featmap'`` and ``out_indices``, giving a
     tuple of (B, C, H/p, W/p) maps.
 
+    The maps are contiguous in (B, C, H, W) order. ``VisionTransformer`` returns a permuted view
+    of the (B, H, W, C) tokens: channels-last memory, which every convolution of a pyramid neck
+    propagates. mmcv's ``RoIAlign`` reads its input as contiguous NCHW memory whatever its strides
+    (open-mmlab/mmcv#2203), so a Mask R-CNN on such maps pools scrambled features: its RPN
+    learns (it runs convolutions only) and its RoI heads cannot.
+
     The blocks' drop-path rates are Python floats (mmpretrain's are numpy floats, on which
     ``torch.compile`` breaks the graph at every block); the values are the same. Attention is
     torch's SDPA in eager mode and, when compiled, the faster kernel for the token count
@@ -40,6 +47,11 @@ class TransferViT(StrictPretrainedMixin, VisionTransformer):
         super().__init__(*args, **kwargs)
         python_float_drop_probs(self)
         use_few_token_attention(self)
+
+    def _format_output(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """``VisionTransformer``'s output; a ``'featmap'`` is made contiguous (B, C, H, W)."""
+        out = super()._format_output(x, hw)
+        return out.contiguous() if self.out_type == 'featmap' else out
 
     def expected_differences(self) -> Tuple[List[str], List[str]]:
         """Glob patterns of the (missing, unexpected) keys allowed when loading a checkpoint."""
