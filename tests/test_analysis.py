@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from PIL import Image
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.analysis import (AttentionRecorder, HeadStatistics, MinibatchCKA, ToolInputError,
                               check_model_inputs, check_outputs, cka, hsic1, image_batches,
                               layer_inputs, load_encoder, read_scalars, run_attention_maps, run_cka,

@@ -107,7 +107,7 @@ def _tiny_trained_run(run_dir, cfg, ft_cfg, root, layers, ratios, seed: int = 0)
     from mmengine.dataset import default_collate
     from mmpretrain.registry import DATASETS, MODELS
 
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from cmae_mm.study.evaluations import split_dataset
 
     dataset = DATASETS.build(split_dataset(root, 'train'))

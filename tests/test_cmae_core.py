@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmpretrain.registry import MODELS
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.masking import ShotSchedule
 from cmae_mm.models.heads.cmae_head import SHOT_ERROR_KEY
 

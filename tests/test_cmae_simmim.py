@@ -9,7 +9,7 @@ from mmpretrain.models import SwinTransformer
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.masking import random_keep
 
 # 4 stages of one block, 16-d tokens: stage inputs of 32, 16, 8 and 4 tokens per side at 128 px,

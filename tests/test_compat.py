@@ -28,7 +28,7 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
-import cmae_mm  # noqa: F401  (registration)
+import cmae_mm.components  # noqa: F401  (registration)
 from cmae_mm.engine import checkpoint as safe
 from cmae_mm.engine import cpu_compat as compat
 from cmae_mm.engine.entrypoints import apply_train_args

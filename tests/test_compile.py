@@ -89,7 +89,7 @@ def test_the_traceable_loss_leaves_upstreams_registry_entry():
     from mmpretrain.models.losses import LabelSmoothLoss
     from mmpretrain.registry import MODELS
 
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from cmae_mm.models.losses import TraceableLabelSmoothLoss
 
     assert MODELS.get('LabelSmoothLoss') is LabelSmoothLoss

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.engine.cpu_compat import disable_amp_on_cpu
 from cmae_mm.engine.checkpoint import trusted_globals
 from helpers import (REPO, TINY_IMG, TINY_PATCH, cifar_checksums, load_runner_checkpoint, output_of,

@@ -10,7 +10,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.engine.checkpoint import CheckpointMismatchError
 from cmae_mm.engine.cpu_compat import disable_amp_on_cpu, replace_syncbn_on_cpu
 from cmae_mm.engine.runner import register_scope

@@ -33,7 +33,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from PIL import Image
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.datasets import IMAGENET100_CLASSES
 from cmae_mm.engine.checkpoint import encoder_state, read_state_dict
 from cmae_mm.engine.cpu_compat import disable_amp_on_cpu

@@ -39,7 +39,7 @@ def write_pretrain_checkpoint(path: Path, embed_dims: int = 64) -> Path:
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
-    import cmae_mm  # noqa: F401  (registers the pre-training model)
+    import cmae_mm.components  # noqa: F401  (registers the pre-training model)
 
     model_cfg = Config.fromfile(str(REPO / PRETRAIN)).model
     model_cfg.backbone.update(mask_layers=[0], mask_ratios=[0.75])

@@ -25,7 +25,7 @@ from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.engine.runner import default_work_dir
 from helpers import (REPO as ROOT, TINY_IMG, base_chain, config_bases, inheritance_depth, photos,
                      shrink_pretrain_cfg, write_imagenet_annfile_layout)

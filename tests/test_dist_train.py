@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import cmae_mm  # noqa: F401  (torch.load of Runner checkpoints)
+import cmae_mm.components  # noqa: F401  (torch.load of Runner checkpoints)
 from helpers import (free_port, load_runner_checkpoint, output_of, run_logs, run_tool, tool_env,
                      write_classifier_config)
 

@@ -328,7 +328,7 @@ def test_finetune_config_refuses_a_mismatched_checkpoint(tmp_path):
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     demo = Config.fromfile(str(REPO / 'configs/selfsup/cmae_vit-tiny-p4_digits_demo.py'))
     model = MODELS.build(demo.model)
     ckpt = tmp_path / 'demo.pth'
@@ -349,7 +349,7 @@ def test_finetune_evaluation_and_its_shared_control(tmp_path):
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from cmae_mm.study.evaluations import finetune
 
     root = write_tiny_fmnist(tmp_path / 'data', gz=False)
@@ -412,7 +412,7 @@ def test_finetune_config_tests_on_the_test_images(tmp_path):
     from mmengine.config import Config
     from mmpretrain.registry import DATASETS
 
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     root = write_tiny_fmnist(tmp_path / 'data', gz=False, train_per_class=6, test_per_class=2)
     cfg = Config.fromfile(FINETUNE)
     sizes = {}

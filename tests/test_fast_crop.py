@@ -68,7 +68,7 @@ def stock_transforms(**crop):
 
 
 def fast_transform(**crop):
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from mmpretrain.registry import TRANSFORMS
 
     return TRANSFORMS.build(dict(type='LoadRandomResizedCrop', **{**CROP, **crop}))
@@ -263,7 +263,7 @@ def test_channel_order_is_bgr(tmp_path):
 
 def test_full_pipelines_pack_the_same(photos):
     """Through RandomFlip and PackInputs: the same packed keys, tensor shape/dtype and metainfo."""
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from mmengine.dataset import Compose
     from mmpretrain.registry import TRANSFORMS
 
@@ -290,7 +290,7 @@ def test_finetune_pipeline_of_the_configs_matches_upstreams(photos):
     pipeline, read from both config files: the same steps after the first two, and under the same
     seed the same flips and augmentations (the random numbers are drawn in the same order), so
     the packed images agree to the crop's resampling differences."""
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from mmengine.config import Config
     from mmengine.dataset import Compose
     from mmpretrain.registry import TRANSFORMS
@@ -394,7 +394,7 @@ def test_missing_file_names_the_file(tmp_path):
 
 
 def test_registered():
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from mmpretrain.registry import TRANSFORMS
 
     from cmae_mm.datasets.transforms import LoadRandomResizedCrop
@@ -441,7 +441,7 @@ def test_benchmark_script_runs(tmp_path, pipeline):
 def test_skip_bad_images_is_explicit_logged_and_counted(photos, tmp_path):
     """With skip_bad_images=True a bad file is logged and counted, and mmengine's training dataset
     draws another sample instead; without it the same file stops training naming the file."""
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from mmpretrain.registry import DATASETS
 
     from cmae_mm.datasets.transforms import ImageDecodeError

@@ -13,7 +13,7 @@ from mmpretrain.models.backbones.convnext import ConvNeXtBlock
 from mmpretrain.models.utils import GRN
 from mmpretrain.registry import MODELS
 
-import cmae_mm  # noqa: F401  (registers the models)
+import cmae_mm.components  # noqa: F401  (registers the models)
 from cmae_mm.masking import random_keep
 from cmae_mm.models.backbones.fcmae_convnext import cell_mask, masked_block_forward
 from cmae_mm.models.heads.cmae_head import SHOT_CELLS_KEY as MASKED_CELLS_KEY

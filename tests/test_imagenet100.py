@@ -15,7 +15,7 @@ import pytest
 from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 
-import cmae_mm  # noqa: F401  (registers ImageNet100)
+import cmae_mm.components  # noqa: F401  (registers ImageNet100)
 from cmae_mm.datasets import IMAGENET100_CLASSES, ImageNet100, MissingClassesError, load_class_list
 from cmae_mm.datasets.imagenet100 import CLASS_LIST_FILE, build_imagenet100
 
@@ -264,7 +264,7 @@ def test_mae_data_config(imagenet1k, tmp_path):
 def test_in100_bases_merge_with_the_data_config(arch):
     cfg = Config.fromfile(str(ROOT / 'configs' / '_base_' / f'cmae_{arch}-p16_in100_300e.py'))
     assert cfg.train_dataloader.dataset.type == 'ImageNet100'
-    assert 'cmae_mm' in cfg.custom_imports['imports']
+    assert 'cmae_mm.components' in cfg.custom_imports['imports']
 
 
 # The builder's command line, killed (SIGKILL) at its 50th class-folder symlink: halfway

@@ -21,7 +21,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-import cmae_mm  # noqa: F401  (registers the models and hooks)
+import cmae_mm.components  # noqa: F401  (registers the models and hooks)
 from cmae_mm.engine.checkpoint import read_state_dict
 from cmae_mm.engine.cpu_compat import LauncherEnvError
 from cmae_mm.engine.entrypoints import apply_train_args
@@ -264,7 +264,7 @@ def test_two_processes_with_accumulation_equal_one_process(tmp_path, shared_imag
         cfg.train_dataloader.dataset.pipeline = [dict(type='LoadImageFromFile'),
                                                  dict(type='Resize', scale=(64, 64)),
                                                  dict(type='PackInputs')]
-        cfg.custom_imports = dict(imports=['cmae_mm', 'content_masks'], allow_failed_imports=False)
+        cfg.custom_imports = dict(imports=['cmae_mm.components', 'content_masks'], allow_failed_imports=False)
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
         configs[name] = tmp_path / f'{name}.py'
         cfg.dump(str(configs[name]))

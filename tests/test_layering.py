@@ -9,7 +9,8 @@ from helpers import REPO
 
 PACKAGE = REPO / 'cmae_mm'
 #: Layer of each top-level part of the package: a module imports only from lower layers or from
-#: its own part.
+#: its own part. ``cmae_mm.components`` (importing it registers every part) stands outside the
+#: layers, as the package itself does: a tool-facing function may import it for registration.
 LAYERS = {'study': 4, 'analysis': 3, 'evaluation': 3, 'datasets': 2, 'models': 2, 'engine': 1,
           'masking': 1}
 

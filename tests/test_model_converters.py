@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.engine.checkpoint import CheckpointMismatchError, trusted_globals
 from cmae_mm.models import converters
 from helpers import REPO, TINY_IMG, TINY_PATCH, output_of, run_tool

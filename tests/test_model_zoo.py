@@ -33,7 +33,7 @@ def metafile_models():
 
 @pytest.mark.parametrize('model', list(metafile_models()), ids=lambda m: m['Name'])
 def test_every_listed_config_exists_and_builds(model):
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from mmpretrain.registry import MODELS
 
     path = REPO / model['Config']

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from helpers import (REPO, config_bases, inheritance_depth, load_runner_checkpoint, output_of,
                      run_tool, tiny_vit_cfg_options, write_own_images)
 

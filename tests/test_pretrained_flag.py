@@ -19,7 +19,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.engine import entrypoints
 from cmae_mm.engine.checkpoint import CheckpointMismatchError, read_state_dict
 from cmae_mm.engine.errors import ConfigError

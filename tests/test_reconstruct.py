@@ -21,7 +21,7 @@ from mmengine.config import Config
 from mmengine.runner import set_random_seed
 from PIL import Image
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from helpers import (REPO, output_of, run_tool, shrink_hierarchical_model, shrink_pretrain_cfg,
                      write_own_images)
 

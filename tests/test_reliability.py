@@ -29,9 +29,9 @@ pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU
 
 
 # ---- 1. registered names resolve in a fresh process ------------------------------------------
-def test_every_registered_name_resolves_after_import_cmae_mm():
+def test_every_registered_name_resolves_after_import_cmae_mm_components():
     code = textwrap.dedent('''
-        import cmae_mm
+        import cmae_mm.components
         from mmengine.registry import HOOKS, LOOPS, OPTIM_WRAPPER_CONSTRUCTORS
         from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
         from mmseg.registry import DATASETS as SEG_DATASETS
@@ -54,6 +54,27 @@ def test_every_registered_name_resolves_after_import_cmae_mm():
                             cwd=REPO, timeout=300)
     assert result.returncode == 0, output_of(result)[-3000:]
     assert 'MISSING []' in result.stdout
+
+
+def test_import_cmae_mm_and_the_orchestration_modules_load_no_model_stack():
+    """``import cmae_mm`` registers nothing; the study runner, the report, claims, Model Zoo and
+    recipe-table modules load without torch or the OpenMMLab model packages (each tool launch
+    paid about 5 s of CPU for them before), and ``cmae_mm.ShotSchedule`` still resolves."""
+    code = textwrap.dedent('''
+        import sys
+        import cmae_mm
+        import cmae_mm.study.claims, cmae_mm.study.dense_search, cmae_mm.study.report
+        import cmae_mm.study.runner, cmae_mm.study.zoo
+        heavy = sorted(m for m in ('torch', 'mmengine', 'mmcv', 'mmpretrain', 'mmdet', 'mmseg')
+                       if m in sys.modules)
+        print('HEAVY', heavy)
+        print('SCHEDULE', cmae_mm.ShotSchedule.__module__)
+    ''')
+    result = subprocess.run([PYTHON, '-c', code], capture_output=True, text=True, env=tool_env(),
+                            cwd=REPO, timeout=300)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert 'HEAVY []' in result.stdout
+    assert 'SCHEDULE cmae_mm.masking' in result.stdout
 
 
 @pytest.fixture(scope='module')
@@ -82,7 +103,7 @@ def import_report() -> str:
         for scope in ('mmpretrain', 'mmdet', 'mmseg'):  # every upstream module registered first
             importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
         before = snapshot()
-        import cmae_mm
+        import cmae_mm.components
         after = snapshot()
         changed = sorted(str(key) for key, obj in before.items() if after.get(key) is not obj)
         print('CHANGED', changed)
@@ -121,7 +142,7 @@ TRAINING_CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py')
                           if '_base_' not in p.parts and p.parent != IN100)
 
 
-def test_every_training_config_has_the_safe_checkpoint_hook_and_the_reliability_hooks():
+def test_every_training_config_has_the_safe_checkpoint_hook_the_reliability_hooks_and_the_components():
     import warnings
 
     from mmengine.config import Config
@@ -143,8 +164,12 @@ def test_every_training_config_has_the_safe_checkpoint_hook_and_the_reliability_
         checkpoint = cfg.default_hooks.checkpoint
         safe = checkpoint.type == 'SafeCheckpointHook' and \
             checkpoint.get('backend_args') == dict(backend='atomic_local')
-        if missing or not safe:
-            wrong.append(f'{path.relative_to(REPO)}: missing {missing}, checkpoint {checkpoint}')
+        # the bare package registers nothing: the components module must be imported
+        imports = cfg.get('custom_imports', {}).get('imports', [])
+        registers = 'cmae_mm.components' in imports and 'cmae_mm' not in imports
+        if missing or not safe or not registers:
+            wrong.append(f'{path.relative_to(REPO)}: missing {missing}, checkpoint {checkpoint}, '
+                         f'custom_imports {imports}')
     assert len(TRAINING_CONFIGS) >= 70 and not wrong, '\n'.join(wrong)
 
 
@@ -283,7 +308,7 @@ def test_resume_after_sigkill_repeats_the_uninterrupted_losses(tmp_path, tiny_da
     (tmp_path / 'killer.py').write_text(KILLER)
     hooks = "custom_hooks = [dict(type='RNGStateHook'), dict(type='NonFiniteLossHook'), dict(type='KillAtIterHook')]\n"
     config = write_pretrain_config(tmp_path / 'cfg.py', tiny_data, max_epochs=3,
-                                   extra="custom_imports = dict(imports=['cmae_mm', 'killer'])\n" + hooks)
+                                   extra="custom_imports = dict(imports=['cmae_mm.components', 'killer'])\n" + hooks)
     env = tool_env(PYTHONPATH=str(tmp_path))
     full = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'full'], cwd=tmp_path, env=env)
     assert full.returncode == 0, output_of(full)[-3000:]
@@ -323,7 +348,7 @@ def test_fine_tuning_resume_repeats_the_uninterrupted_losses(tmp_path, shared_im
 
     (tmp_path / 'killer.py').write_text(KILLER)
     config = write_classifier_config(tmp_path / 'cls.py', shared_imagenet_folder, max_epochs=2)
-    config.write_text(config.read_text() + "custom_imports = dict(imports=['cmae_mm', 'killer'])\n"
+    config.write_text(config.read_text() + "custom_imports = dict(imports=['cmae_mm.components', 'killer'])\n"
                       "custom_hooks = [dict(type='RNGStateHook'), dict(type='KillAtIterHook')]\n")
     env = tool_env(PYTHONPATH=str(tmp_path))
     full = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'full', '--no-validate'],
@@ -355,6 +380,13 @@ def test_bad_knobs_fail_before_training(tmp_path, tiny_data):
         assert result.returncode == 1 and message in result.stderr, (options, output_of(result)[-3000:])
         assert 'Traceback' not in result.stderr
         assert not list((tmp_path / 'w').glob('*.pth'))
+    # a config of one's own that still lists the bare package, which registers nothing
+    bare = tmp_path / 'bare.py'
+    bare.write_text("_base_ = './cfg.py'\ncustom_imports = dict(imports=['cmae_mm'])\n")
+    result = run_tool(['tools/train.py', bare, '--work-dir', tmp_path / 'w2'], cwd=tmp_path)
+    assert result.returncode == 1 and "custom_imports lists 'cmae_mm', which registers nothing; " \
+        "list 'cmae_mm.components'" in result.stderr, output_of(result)[-3000:]
+    assert 'Traceback' not in result.stderr and not (tmp_path / 'w2').exists()
 
 
 @pytest.mark.parametrize('override, message', [
@@ -398,7 +430,7 @@ def nan_config(tmp_path: Path, tiny_data: Path, skip: bool) -> Path:
     (tmp_path / 'faults.py').write_text(KILLER)
     hook = "dict(type='NonFiniteLossHook', skip=True)" if skip else "dict(type='NonFiniteLossHook')"
     return write_pretrain_config(tmp_path / 'cfg.py', tiny_data, max_epochs=2,
-                                 extra="custom_imports = dict(imports=['cmae_mm', 'faults'])\n"
+                                 extra="custom_imports = dict(imports=['cmae_mm.components', 'faults'])\n"
                                        f"custom_hooks = [{hook}, dict(type='NaNAtIterHook')]\n")
 
 
@@ -527,7 +559,7 @@ def test_kill_during_checkpoint_save_leaves_no_truncated_checkpoint(tmp_path, ti
     (tmp_path / 'slowsave.py').write_text(SLOW_SAVE)
     config = write_pretrain_config(
         tmp_path / 'pre.py', tiny_data, max_epochs=2,
-        extra="custom_imports = dict(imports=['cmae_mm', 'slowsave'], allow_failed_imports=False)\n")
+        extra="custom_imports = dict(imports=['cmae_mm.components', 'slowsave'], allow_failed_imports=False)\n")
     work = tmp_path / 'work'
     env = tool_env(PYTHONPATH=str(tmp_path), CMAE_SLOW_SAVE='1')
     proc = subprocess.Popen([PYTHON, str(REPO / 'tools' / 'train.py'), str(config), '--work-dir',

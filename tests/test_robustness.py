@@ -10,7 +10,7 @@ from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
 from PIL import Image
 from torch.utils.data import DataLoader
 
-import cmae_mm  # noqa: F401
+import cmae_mm.components  # noqa: F401
 from cmae_mm.datasets.transforms import IMAGENET_MEAN_RGB, PatchOcclusion, PatchShuffle
 from cmae_mm.evaluation import add_perturbation
 from helpers import photos
@@ -123,7 +123,7 @@ def test_add_perturbation_inserts_before_pack_inputs():
     step = out.test_dataloader.dataset.pipeline[2]
     assert dict(step) == dict(type='PatchOcclusion', fill=tuple(MEAN), channel_order='bgr', ratio=0.25,
                               patch_size=8, seed=7)
-    assert 'cmae_mm' in out.custom_imports.imports  # registers the transforms and the loop
+    assert 'cmae_mm.components' in out.custom_imports.imports  # registers the transforms and the loop
     assert step_types(cfg) == ['LoadImageFromFile', 'Resize', 'PackInputs']  # input untouched
     shuffled = add_perturbation(cfg, 'shuffle')
     assert dict(shuffled.test_dataloader.dataset.pipeline[2]) == dict(type='PatchShuffle', seed=0)

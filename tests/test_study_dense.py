@@ -210,7 +210,7 @@ def test_dense_study_files_pair_the_pretraining_runs_of_fmnist_pt5e():
     with the tuned control in the shared controls folder and the handicapped one off."""
     pt5e = load_study(REPO / 'configs/study/fmnist_pt5e.yml')
     for name, task, seeds in (('fmnist_scenes_upernet', 'segmentation', (0, 1, 2)),
-                              ('fmnist_scenes_maskrcnn', 'detection', (0, 1))):
+                              ('fmnist_scenes_maskrcnn', 'detection', (0, 1, 2))):
         path = REPO / f'configs/study/{name}.yml'
         study = load_study(path)
         assert study.name == name and study.seeds == seeds

@@ -11,7 +11,7 @@ import pytest
 from mmpretrain.registry import DATASETS
 from scipy.io import loadmat, savemat
 
-import cmae_mm  # noqa: F401  (registers the datasets)
+import cmae_mm.components  # noqa: F401  (registers the datasets)
 from cmae_mm.datasets import StanfordDogs, TinyImageNet
 from cmae_mm.datasets.tiny_imagenet import class_names
 from helpers import (DOG_FOLDERS, DOG_LISTS, TINY_VAL, TINY_WNIDS, cell, photos, save_list,

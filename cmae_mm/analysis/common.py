@@ -164,7 +164,7 @@ def load_encoder(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Modu
             allowlist (nothing of it is executed).
         CheckpointMismatchError: A checkpoint whose backbone keys do not fit the config's model.
     """
-    import cmae_mm  # noqa: F401  (registers the models, allows Runner checkpoints)
+    import cmae_mm.components  # noqa: F401  (registers the models, allows Runner checkpoints)
     from cmae_mm.engine.checkpoint import encoder_state, load_encoder_state, read_state_dict
     from mmengine.config import Config
     from mmpretrain.registry import MODELS

@@ -44,10 +44,18 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
     Raises:
         FileNotFoundError: If ``path`` is not a file.
+        ConfigError: If ``custom_imports`` lists the bare ``cmae_mm`` package (which registers
+            nothing) instead of ``cmae_mm.components``.
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f'config file not found: {path}')
     cfg = Config.fromfile(path)
+    imports = (cfg.get('custom_imports') or {}).get('imports') or []
+    imports = [imports] if isinstance(imports, str) else list(imports)
+    if 'cmae_mm' in imports and 'cmae_mm.components' not in imports:
+        raise ConfigError(f"{path}: custom_imports lists 'cmae_mm', which registers nothing; "
+                          "list 'cmae_mm.components' (custom_imports = dict(imports="
+                          "['cmae_mm.components'])), which registers the suite's components")
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -254,7 +262,8 @@ def registry_hint(error: KeyError) -> Optional[str]:
                     names.update(obj.parent.module_dict)
     close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
     hint = f'did you mean {" or ".join(repr(c) for c in close)}?' if close else \
-        'no registered name is close; is the module that registers it imported (custom_imports)?'
+        ('no registered name is close; is the module that registers it imported? (custom_imports; '
+         "the suite's components: custom_imports = dict(imports=['cmae_mm.components']))")
     return f"type '{name}' is not in the {scope}::{registry_name} registry: {hint}"
 
 

@@ -57,7 +57,7 @@ def _preprocessor_fill(cfg: Config) -> Dict:
     return dict(fill=tuple(float(m) for m in mean), channel_order='bgr' if swap else 'rgb')
 
 
-def _add_custom_import(cfg: Config, module: str = 'cmae_mm') -> None:
+def _add_custom_import(cfg: Config, module: str = 'cmae_mm.components') -> None:
     """Record ``module`` in ``cfg.custom_imports`` so a dumped config re-registers the transforms."""
     custom = cfg.get('custom_imports') or ConfigDict(imports=[], allow_failed_imports=False)
     imports = custom.get('imports', [])
@@ -120,7 +120,7 @@ def add_perturbation(cfg: Config, kind: str, seed: int = 0, **kwargs) -> Config:
         **kwargs: Further transform arguments.
 
     Returns:
-        Config: The perturbed copy; its ``custom_imports`` also lists ``cmae_mm``.
+        Config: The perturbed copy; its ``custom_imports`` also lists ``cmae_mm.components``.
     """
     out = copy.deepcopy(cfg)
     out['test_dataloader'] = perturb_dataloader(out.get('test_dataloader'), kind, seed, out, **kwargs)

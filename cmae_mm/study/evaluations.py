@@ -212,7 +212,7 @@ def build_model(cfg, checkpoint: Optional[Path] = None, seed: int = 0):
     Returns:
         The model in eval mode.
     """
-    import cmae_mm  # noqa: F401  (registers the models)
+    import cmae_mm.components  # noqa: F401  (registers the models)
     from mmengine.runner import set_random_seed
     from mmpretrain.registry import MODELS
 
@@ -611,7 +611,7 @@ def _pixel_record(out: Path, root: str, labels_per_class: int, seed: int) -> Dic
 
     from mmpretrain.registry import DATASETS
 
-    import cmae_mm  # noqa: F401  (registers FashionMNISTLabelSubset)
+    import cmae_mm.components  # noqa: F401  (registers FashionMNISTLabelSubset)
 
     if out.is_file():
         record = json.loads(out.read_text())

@@ -29,7 +29,7 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
     '../_base_/reliability_hooks.py',
 ]
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
                                      backend_args=dict(backend='atomic_local')))
 embed_dims = 768

@@ -16,7 +16,7 @@
 # ImageNet-100 study's ViT-B/16: ..._in100-pt.py and ..._in100-pt-mae.py.
 _base_ = ['mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
           '../_base_/reliability_hooks.py']
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
                                      backend_args=dict(backend='atomic_local')))  # every 16k iterations
 model = dict(

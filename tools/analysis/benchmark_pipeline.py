@@ -174,7 +174,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(0)
-    import cmae_mm  # noqa: F401  (registers LoadRandomResizedCrop)
+    import cmae_mm.components  # noqa: F401  (registers LoadRandomResizedCrop)
 
     with tempfile.TemporaryDirectory(prefix='pipeline_bench_') as tmp:
         if args.files is not None:

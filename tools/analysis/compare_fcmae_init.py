@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    import cmae_mm  # noqa: F401
+    import cmae_mm.components  # noqa: F401
     from mmengine.logging import MMLogger
 
     MMLogger.get_instance('compare_fcmae_init', log_level='WARNING')

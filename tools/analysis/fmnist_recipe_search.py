@@ -218,7 +218,7 @@ def main() -> int:
 
     import torch
 
-    import cmae_mm  # noqa: F401  (registers the models)
+    import cmae_mm.components  # noqa: F401  (registers the models)
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -201,7 +201,7 @@ def load_config(config: str, overrides: Optional[Dict[str, Any]] = None,
     Raises:
         FileNotFoundError: If the config does not exist.
     """
-    import cmae_mm  # noqa: F401  (registers the suite's modules)
+    import cmae_mm.components  # noqa: F401  (registers the suite's modules)
     from mmengine.config import Config
 
     path = Path(config)

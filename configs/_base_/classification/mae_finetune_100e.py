@@ -10,7 +10,7 @@
 # raises an error naming the keys.
 _base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
           '../reliability_hooks.py']
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
                                      backend_args=dict(backend='atomic_local')))
 model = dict(backbone=dict(type='TransferViT'))

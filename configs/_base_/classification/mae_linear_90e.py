@@ -4,7 +4,7 @@
 # loaded (TransferViT: strict).
 _base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py',
           '../reliability_hooks.py']
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
                                      backend_args=dict(backend='atomic_local')))
 model = dict(backbone=dict(type='TransferViT'))

@@ -3,7 +3,7 @@
 # Build data/imagenet100 from data/imagenet with tools/dataset_converters/build_imagenet100.py
 # (symlink mode gives data/imagenet100/{train,val}/<wnid>/ read below; for its annfile mode set
 # data_root='data/imagenet/' and ann_file='<abs path>/data/imagenet100/meta/train.txt', no split).
-# The ImageNet100 dataset is registered by `import cmae_mm` (the model bases' custom_imports).
+# The ImageNet100 dataset is registered by `import cmae_mm.components` (the model bases' custom_imports).
 _base_ = './imagenet_bs512_mae.py'
 data_root = 'data/imagenet100/'
 train_dataloader = dict(

@@ -1,6 +1,6 @@
 # Conditional MAE, ViT-B/16 encoder + MAE's 8-block 512-d decoder, schedule L(0,10; 0.75,0.1).
 # The shot schedule is model.backbone.mask_layers / model.backbone.mask_ratios.
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 
 model = dict(
     type='ConditionalMAE',

@@ -2,7 +2,7 @@
 # ConvNeXt V2 block of width 512) + MSE on per-patch normalised pixels of the removed cells
 # (ConvNeXt V2 paper, App. A / facebookresearch/ConvNeXt-V2). The shot schedule is
 # model.backbone.mask_layers / model.backbone.mask_ratios, set by each pre-training config.
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 model = dict(
     type='FCMAE',
     backbone=dict(type='FCMAEConvNeXt', arch='base', img_size=224, mask_cell=32),

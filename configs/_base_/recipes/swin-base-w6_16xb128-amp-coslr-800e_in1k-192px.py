@@ -20,7 +20,7 @@
 # Total batch 2048 = 16 GPUs x 128 (the upstream file leaves the dataset base's 256 per GPU: set here).
 _base_ = ['mmpretrain::simmim/simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py',
           '../reliability_hooks.py']
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 model = dict(type='CMAESimMIM', backbone=dict(type='CMAESimMIMSwinTransformer'))
 # (collate_fn restated: mmengine 0.10.7 tags a `mmpretrain::` base's with `_scope_`, which
 # default_collate rejects)

@@ -5,7 +5,7 @@
 # AdamW lr 2e-4 x 2048/512, 10 warm-up epochs then cosine to 1e-5 x 2048/512, 100 epochs, AMP.)
 _base_ = ['mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py',
           '../reliability_hooks.py']
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 model = dict(type='CMAESimMIM', backbone=dict(type='CMAESimMIMSwinTransformer'))
 # Both mask tokens (shot 1's `mask_token`, shot 2's `mask_token_stage3`) are excluded from weight
 # decay, as Microsoft's SimMIM excludes `mask_token` (mmpretrain's file decays it). Drop path stays

@@ -32,7 +32,7 @@
 # - Validation (the held-out split of the training images) only after the last epoch; the test
 #   images are read only by tools/test.py.
 _base_ = ['mmpretrain::_base_/default_runtime.py', '../../_base_/reliability_hooks.py']
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 img_size, patch_size, in_channels = 28, 4, 1
 data_root = 'data/fashion_mnist'
 

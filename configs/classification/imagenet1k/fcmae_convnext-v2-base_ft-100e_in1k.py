@@ -13,7 +13,7 @@
 # (plain ConvNeXt backbone, which logs norm3 as missing).
 #   tools/dist_train.sh configs/classification/imagenet1k/fcmae_convnext-v2-base_ft-100e_in1k.py 32
 _base_ = 'mmpretrain::convnext_v2/convnext-v2-base_32xb32_in1k.py'
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
                                      backend_args=dict(backend='atomic_local')))
 model = dict(

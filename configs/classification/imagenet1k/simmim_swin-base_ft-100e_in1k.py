@@ -9,7 +9,7 @@
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px/epoch_800.pth
 _base_ = ['mmpretrain::simmim/benchmarks/swin-base-w7_8xb256-coslr-100e_in1k.py',
           '../../_base_/reliability_hooks.py']
-custom_imports = dict(imports=['cmae_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['cmae_mm.components'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',  # see _base_/reliability_hooks.py
                                      backend_args=dict(backend='atomic_local')))
 model = dict(backbone=dict(
