@@ -32,12 +32,14 @@ pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU
 def test_every_registered_name_resolves_after_import_cmae_mm_components():
     code = textwrap.dedent('''
         import cmae_mm.components
-        from mmengine.registry import HOOKS, LOOPS, OPTIM_WRAPPER_CONSTRUCTORS
+        from mmengine.registry import HOOKS, LOOPS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS
         from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
         from mmseg.registry import DATASETS as SEG_DATASETS
         names = {
             LOOPS: ['RobustnessTestLoop'],
-            HOOKS: ['NonFiniteLossHook', 'RNGStateHook', 'ResumeCheckHook', 'SafeCheckpointHook'],
+            RUNNERS: ['CMAERunner'],
+            HOOKS: ['NonFiniteLossHook', 'RNGStateHook', 'ResumeCheckHook', 'SafeCheckpointHook',
+                    'OptimStepParamSchedulerHook'],
             OPTIM_WRAPPER_CONSTRUCTORS: ['BackboneLayerDecayOptimWrapperConstructor'],
             TRANSFORMS: ['PatchOcclusion', 'PatchShuffle', 'LoadRandomResizedCrop'],
             DATASETS: ['ImageNet100', 'StanfordDogs', 'TinyImageNet', 'FashionMNISTLabelSubset',
