@@ -323,6 +323,47 @@ def test_existing_results_are_never_overwritten(toy_study, capsys):
     assert (work_dir / 'result.json').read_text() == text
 
 
+def test_controls_switched_on_later_are_added_without_touching_recorded_metrics(
+        tmp_path, monkeypatch, capsys):
+    from cmae_mm.study import registry
+    from cmae_mm.study.launch import added_evaluations
+
+    finetune = dict(labels_per_class=100, epochs=3, from_scratch=False)
+    before = parse_study(study_data(tmp_path / 'studies', evaluations=[
+        dict(name='finetune', **finetune), dict(name='linear_probe', cs=[0.1])]))
+    r = before.expand()[0]
+    fake_run(r.work_dir, 2, shots=1)
+    (r.work_dir / 'result.json').write_text(json.dumps(dict(
+        name=r.name, seed=0, config=DEMO_CONFIG, checkpoint=str(r.work_dir / 'epoch_2.pth'),
+        metrics={'finetune_top1': 70.0, 'finetune_top1_from_scratch_tuned': 60.0,
+                 'linear_probe_top1': 50.0},
+        evaluations=[dict(name='finetune', **finetune), dict(name='linear_probe', cs=[0.1])])))
+    assert added_evaluations(before, json.loads((r.work_dir / 'result.json').read_text())) == []
+
+    # The control at the pre-trained arm's recipe switched on; the probe's grid changed too.
+    after = parse_study(study_data(tmp_path / 'studies', evaluations=[
+        dict(name='finetune', **{**finetune, 'from_scratch': True}),
+        dict(name='linear_probe', cs=[0.1, 1.0])]))
+    pending = added_evaluations(after, json.loads((r.work_dir / 'result.json').read_text()))
+    assert pending == [('finetune', {**finetune, 'from_scratch': True, 'controls_only': True})]
+
+    calls = []
+
+    def fake_finetune(cfg, checkpoint, seed, **options):  # what the controls would score
+        calls.append(options)
+        return {'finetune_top1_from_scratch': 55.0, 'finetune_top1_from_scratch_tuned': 1.0}
+
+    monkeypatch.setitem(registry.EVALUATIONS, 'finetune', fake_finetune)
+    outcomes = run(after, only=[r.name.split('/')[1]])
+    assert [o['action'] for o in outcomes] == ['evaluated']
+    assert 'added the evaluation(s) finetune (its controls only)' in capsys.readouterr().out
+    assert calls == [{**finetune, 'from_scratch': True, 'controls_only': True}]
+    result = json.loads((r.work_dir / 'result.json').read_text())
+    assert result['metrics'] == {'finetune_top1': 70.0, 'finetune_top1_from_scratch_tuned': 60.0,
+                                 'linear_probe_top1': 50.0, 'finetune_top1_from_scratch': 55.0}
+    assert added_evaluations(after, result) == []  # done: the next run adds nothing
+
+
 def test_launcher_commands(toy_study):
     r = toy_study.expand()[3]
     cmd, env = train_command(r, 'dist', gpus=8, resume=True)

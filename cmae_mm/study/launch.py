@@ -136,17 +136,33 @@ def evaluate_run(study: Study, run: StudyRun, checkpoint: Path,
 
 def added_evaluations(study: Study, result: Dict[str, Any]
                       ) -> List[Tuple[str, Dict[str, Any]]]:
-    """The study's evaluations that a run's ``result.json`` does not hold yet (by name).
+    """The study's evaluations that a run's ``result.json`` does not hold yet.
 
     An evaluation added to a study file after its runs were evaluated is run on them by the next
     ``run``; an evaluation already in ``result.json`` is never re-run, even if its options
-    changed (move the ``result.json`` away to re-evaluate everything). A ``result.json`` that
-    does not record its evaluations (written by hand or by an older runner) counts as complete.
+    changed (move the ``result.json`` away to re-evaluate everything). One exception keeps the
+    recorded numbers and adds to them: an evaluation with controls (``study.py controls``) whose
+    options changed since it was recorded (say ``finetune``'s ``from_scratch`` switched on) is
+    returned with ``controls_only=True``, so only its controls run and only metrics the result
+    lacks are added (:func:`_add_evaluations` never replaces a recorded metric). A
+    ``result.json`` that does not record its evaluations (written by hand or by an older runner)
+    counts as complete.
     """
+    from .registry import CONTROL_EVALUATIONS
+
     if 'evaluations' not in result:
         return []
-    done = {e.get('name') for e in result.get('evaluations') or []}
-    return [(name, options) for name, options in study.evaluations if name not in done]
+    recorded: Dict[str, Dict[str, Any]] = {}
+    for entry in result.get('evaluations') or []:  # the last entry of a name is its options now
+        recorded[entry.get('name')] = {k: v for k, v in entry.items()
+                                       if k not in ('name', 'controls_only')}
+    pending = []
+    for name, options in study.evaluations:
+        if name not in recorded:
+            pending.append((name, options))
+        elif name in CONTROL_EVALUATIONS and recorded[name] != options:
+            pending.append((name, {**options, 'controls_only': True}))
+    return pending
 
 
 def _add_evaluations(r: StudyRun, result: Dict[str, Any],
@@ -158,7 +174,7 @@ def _add_evaluations(r: StudyRun, result: Dict[str, Any],
     t0 = time.time()
     metrics = evaluate_run(study, r, repo_path(result['checkpoint']), pending)
     updated = dict(result)
-    updated['metrics'] = {**result.get('metrics', {}), **metrics}
+    updated['metrics'] = {**metrics, **result.get('metrics', {})}  # a recorded metric stays
     updated['evaluations'] = list(result.get('evaluations') or []) + [
         dict(name=n, **o) for n, o in pending]
     updated['added_evaluations'] = list(result.get('added_evaluations') or []) + [dict(
@@ -333,7 +349,8 @@ def _run_unlocked(study: Study, launcher: str = 'local', gpus: int = 1,
                 outcome['action'] = 'skipped'
                 out(f'{head} done, skipped ({show_path(r.work_dir / RESULT_FILE)})')
                 continue
-            names = ', '.join(n for n, _ in pending)
+            names = ', '.join(n + (' (its controls only)' if o.get('controls_only') else '')
+                              for n, o in pending)
             if dry_run:
                 outcome['action'] = 'would-evaluate'
                 out(f'{head} done; would add the evaluation(s) {names} to {RESULT_FILE}')
