@@ -256,6 +256,92 @@ def run_tool(args: Sequence[str], cwd: Path, env: Optional[Dict[str, str]] = Non
                           capture_output=True, text=True, timeout=timeout)
 
 
+_TOOL_MODULES: Dict[str, object] = {}
+
+
+def _process_state():
+    """Snapshot what a tool run in this process may change; returns the function that puts it
+    back: the working directory, the environment, mmengine's current instances (default scope,
+    logger, message hub, visualizer: every ``ManagerMixin`` class), torch's deterministic mode,
+    thread count and the random states of torch, numpy and ``random``."""
+    import random
+
+    import torch
+    from mmengine.utils import ManagerMixin
+
+    def managers(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from managers(sub)
+
+    cwd, environ = os.getcwd(), dict(os.environ)
+    instances = {cls: dict(cls._instance_dict) for cls in set(managers(ManagerMixin))}
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    rng = torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+    def restore() -> None:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        for cls, saved in instances.items():
+            cls._instance_dict.clear()
+            cls._instance_dict.update(saved)
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
+        torch.set_rng_state(rng[0])
+        np.random.set_state(rng[1])
+        random.setstate(rng[2])
+
+    return restore
+
+
+def run_tool_in_process(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run a Python tool's ``main(argv)`` in this process, as :func:`run_tool` would run it.
+
+    For the cases where a fresh process is not what the test checks (a refusal of bad input:
+    status, error line, nothing written): they skip the 6 s start-up of the model stack. Every
+    tool so called also runs as a subprocess in another test, which checks what a fresh process
+    registers. The global state a tool may change is put back afterwards (see
+    :func:`_process_state`), so later tests in this process see none of it.
+
+    Args:
+        args: Tool path relative to the repo (``tools/*.py`` with a ``main(argv)``), then its
+            arguments.
+        cwd: Working directory during the call.
+
+    Returns:
+        A completed process: ``main``'s return value (or ``SystemExit`` code, argparse's 2
+        included) as ``returncode``, and what it printed.
+    """
+    import contextlib
+    import importlib.util
+    import io
+
+    path = REPO / args[0]
+    module = _TOOL_MODULES.get(str(path))
+    if module is None:
+        spec = importlib.util.spec_from_file_location(f'tool_{path.stem}', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _TOOL_MODULES[str(path)] = module
+    out, err = io.StringIO(), io.StringIO()
+    restore = _process_state()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = module.main([str(a) for a in args[1:]])
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+                if not isinstance(e.code, (int, type(None))):
+                    print(e.code, file=sys.stderr)
+    finally:
+        restore()
+    return subprocess.CompletedProcess([PYTHON, str(path)] + [str(a) for a in args[1:]],
+                                       code or 0, out.getvalue(), err.getvalue())
+
+
 def output_of(result: subprocess.CompletedProcess) -> str:
     """stdout and stderr of a finished tool."""
     return result.stdout + result.stderr

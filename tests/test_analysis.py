@@ -164,9 +164,11 @@ def test_load_encoder_is_strict(demo_checkpoint, tmp_path):
         load_encoder(DEMO_CONFIG, str(tmp_path / 'bad.pth'))
 
 
-def run_analysis(name, *args, cwd, status=0):
-    """Run ``tools/analysis/<name>.py`` with ``args`` in a subprocess; check its exit status."""
-    result = helpers.run_tool([f'tools/analysis/{name}.py', *args], cwd=cwd)
+def run_analysis(name, *args, cwd, status=0, in_process=False):
+    """Run ``tools/analysis/<name>.py`` with ``args`` in a subprocess (a refusal: ``in_process``,
+    :func:`helpers.run_tool_in_process`); check its exit status."""
+    run = helpers.run_tool_in_process if in_process else helpers.run_tool
+    result = run([f'tools/analysis/{name}.py', *args], cwd=cwd)
     assert result.returncode == status, output_of(result)
     return result
 
@@ -349,7 +351,7 @@ def test_checkpoint_with_a_pickled_callable_is_refused(image_folder, tmp_path):
     evil = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'x': Evil(f'touch {marker}')}, evil)
     result = run_analysis('attention_maps', DEMO_CONFIG, evil, '--images', image_folder,
-                          '--out-dir', tmp_path / 'out', cwd=tmp_path, status=1)
+                          '--out-dir', tmp_path / 'out', cwd=tmp_path, status=1, in_process=True)
     assert error_line(result, 'attention_maps').startswith(f'refused to load {evil}')
     assert not marker.exists()
     assert not (tmp_path / 'out').exists()

@@ -140,9 +140,10 @@ def test_gpu_check_cpu_smoke_runs_every_family_end_to_end(tmp_path: Path) -> Non
                                 '--compile-backend', 'aot_eager', '--out-dir', str(out)],
                                cwd=REPO, env=tool_env(OMP_NUM_THREADS='1'),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the failing run: both FCMAE models, and the two-shot ViT of each size around them
     failing = subprocess.Popen([PYTHON, '-c', FAIL_FCMAE, '--cpu-smoke', '--no-dense',
-                                '--no-compile', '--out-dir',
-                                str(tmp_path / 'failing')], cwd=REPO,
+                                '--no-compile', '--only', 'fcmae-1shot', 'fcmae-2shot',
+                                'cmae-2shot', '--out-dir', str(tmp_path / 'failing')], cwd=REPO,
                                env=tool_env(OMP_NUM_THREADS='1'), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     stdout, stderr = passing.communicate(timeout=600)
@@ -176,17 +177,30 @@ def test_gpu_check_cpu_smoke_runs_every_family_end_to_end(tmp_path: Path) -> Non
     status = {r['check']: r['status'] for r in report['checks']}
     assert status.pop('fcmae-1shot (ConvNeXtV2-B 224px)') == 'failed'
     assert status.pop('fcmae-2shot (ConvNeXtV2-B 224px)') == 'failed'
-    assert set(status.values()) == {'ok'} and len(status) == 9
+    assert status == {'cmae-2shot (ViT-B/16)': 'ok', 'cmae-2shot (ViT-L/16)': 'ok'}  # in order
+    assert [r['check'] for r in report['checks']][1:3] == ['fcmae-1shot (ConvNeXtV2-B 224px)',
+                                                           'fcmae-2shot (ConvNeXtV2-B 224px)']
     assert not any('compiled_ms_per_iter' in r for r in report['checks'])  # --no-compile
     assert 'injected fault: FCMAE does not build' in (tmp_path / 'failing' / 'gpu_check.md').read_text()
 
 
-def test_gpu_check_without_cuda_asks_for_the_smoke_flag(tmp_path: Path) -> None:
-    proc = subprocess.run([PYTHON, str(REPO / 'tools/analysis/gpu_check.py'), '--out-dir',
-                           str(tmp_path)], cwd=REPO, env=tool_env(CUDA_VISIBLE_DEVICES=''),
-                          capture_output=True, text=True, timeout=120)
+def test_gpu_check_without_cuda_asks_for_the_smoke_flag(tmp_path: Path, monkeypatch) -> None:
+    """Refusals before anything runs (status 2, nothing written): no CUDA device without
+    --cpu-smoke, and an unknown --only model, named with the allowed ones."""
+    import torch
+
+    from helpers import run_tool_in_process
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    proc = run_tool_in_process(['tools/analysis/gpu_check.py', '--out-dir', tmp_path], cwd=REPO)
     assert proc.returncode == 2
     assert 'no CUDA device: the acceptance run is for a GPU machine; use --cpu-smoke' in proc.stderr
+    proc = run_tool_in_process(['tools/analysis/gpu_check.py', '--cpu-smoke', '--only', 'mae',
+                                'vit-huge', '--out-dir', tmp_path], cwd=REPO)
+    assert proc.returncode == 2
+    assert ('--only vit-huge: not a model of the run; allowed: mae, cmae-1shot, cmae-2shot, '
+            'cmae-3shot, simmim, cmae-simmim-1shot, cmae-simmim-2shot, fcmae-1shot, '
+            'fcmae-2shot') in proc.stderr
     assert not (tmp_path / 'gpu_check.json').exists()
 
 

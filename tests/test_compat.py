@@ -34,7 +34,7 @@ from cmae_mm.engine import cpu_compat as compat
 from cmae_mm.engine.entrypoints import apply_train_args
 from cmae_mm.engine.runner import load_config, prepare_config, register_scope, run
 from helpers import (REPO, free_port, load_runner_checkpoint, output_of, photo_crops, run_logs, run_tool,
-                     write_classifier_config)
+                     run_tool_in_process, write_classifier_config)
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU shims are no-ops with CUDA')
 
@@ -392,9 +392,9 @@ def test_unknown_scope_is_named(tmp_path):
 
 
 def test_train_py_rejects_bad_input(tmp_path, shared_imagenet_folder):
-    result = run_tool(['tools/train.py', tmp_path / 'missing.py'], cwd=tmp_path)
+    result = run_tool_in_process(['tools/train.py', tmp_path / 'missing.py'], cwd=tmp_path)
     assert result.returncode != 0 and f'config file not found: {tmp_path / "missing.py"}' in result.stderr
     config = write_classifier_config(tmp_path / 'cfg.py', shared_imagenet_folder)
-    result = run_tool(['tools/train.py', config, '--launcher', 'torchrun'], cwd=tmp_path)
+    result = run_tool_in_process(['tools/train.py', config, '--launcher', 'torchrun'], cwd=tmp_path)
     assert result.returncode == 2 and "argument --launcher: invalid choice: 'torchrun'" in result.stderr
     assert not (tmp_path / 'work_dirs').exists()

@@ -17,7 +17,7 @@ import torch
 from cmae_mm.datasets.fashion_mnist import (FASHION_MNIST_FILES, VAL_SPLIT_FILE,
                                             FashionMNISTLabelSubset, balanced_subset,
                                             check_idx_file, validation_indices)
-from helpers import REPO, output_of, run_tool
+from helpers import REPO, output_of, run_tool, run_tool_in_process
 
 PRETRAIN = str(REPO / 'configs/selfsup/cmae_vit-tiny-p4_fashion-mnist.py')
 FINETUNE = str(REPO / 'configs/classification/fashion_mnist/cmae_vit-tiny-p4_ft-100e_fashion-mnist.py')
@@ -334,11 +334,11 @@ def test_finetune_config_refuses_a_mismatched_checkpoint(tmp_path):
     ckpt = tmp_path / 'demo.pth'
     torch.save({'state_dict': model.state_dict()}, ckpt)
     root = write_tiny_fmnist(tmp_path / 'data', gz=False)
-    result = run_tool(['tools/train.py', FINETUNE, '--work-dir', str(tmp_path / 'ft'),
-                       '--cfg-options', f'model.backbone.init_cfg.checkpoint={ckpt}',
-                       'train_cfg.max_epochs=1', 'train_dataloader.dataset.labels_per_class=2'] + [
-                           f'{s}_dataloader.dataset.data_root={root}' for s in ('train', 'val')],
-                      cwd=tmp_path, timeout=300)
+    result = run_tool_in_process(
+        ['tools/train.py', FINETUNE, '--work-dir', str(tmp_path / 'ft'), '--cfg-options',
+         f'model.backbone.init_cfg.checkpoint={ckpt}', 'train_cfg.max_epochs=1',
+         'train_dataloader.dataset.labels_per_class=2'] + [
+             f'{s}_dataloader.dataset.data_root={root}' for s in ('train', 'val')], cwd=tmp_path)
     assert result.returncode != 0
     assert 'patch_embed.projection.weight' in output_of(result)
 

@@ -21,7 +21,7 @@ from mmengine.config import Config
 
 import cmae_mm.components  # noqa: F401
 from helpers import (REPO, config_bases, inheritance_depth, load_runner_checkpoint, output_of,
-                     run_tool, tiny_vit_cfg_options, write_own_images)
+                     run_tool, run_tool_in_process, tiny_vit_cfg_options, write_own_images)
 
 SEL = 'configs/selfsup'
 OWN = {  # own-images config -> the pre-training config it inherits
@@ -111,7 +111,8 @@ def test_train_refuses_an_image_folder_without_images_in_one_line(case, tmp_path
         (folder / 'album' / '2024').mkdir(parents=True)
         (folder / 'album' / 'notes.txt').write_text('no images here\n')
     work = tmp_path / 'work'
-    result = run_tool(['tools/train.py', VIT, '--work-dir', work, *train_options(folder)], cwd=REPO)
+    result = run_tool_in_process(['tools/train.py', VIT, '--work-dir', work, *train_options(folder)],
+                                 cwd=REPO)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert lines and lines[-1].startswith('tools/train.py: error: '), output_of(result)[-4000:]

@@ -22,7 +22,7 @@ from mmengine.runner import set_random_seed
 from PIL import Image
 
 import cmae_mm.components  # noqa: F401
-from helpers import (REPO, output_of, run_tool, shrink_hierarchical_model, shrink_pretrain_cfg,
+from helpers import (REPO, output_of, run_tool, run_tool_in_process, shrink_hierarchical_model, shrink_pretrain_cfg,
                      write_own_images)
 
 TOOL = 'tools/analysis/reconstruct.py'
@@ -201,7 +201,8 @@ def test_bad_input_is_refused_in_one_line(case, tiny, tmp_path):
         images = [tmp_path / 'empty']
         named, message = images[0], 'no images'
     out = tmp_path / 'grid.png'
-    result = run_tool([TOOL, made['config'], checkpoint, *images, '--out', out], cwd=tmp_path)
+    result = run_tool_in_process([TOOL, made['config'], checkpoint, *images, '--out', out],
+                                 cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and 'Traceback' not in result.stderr, output_of(result)[-3000:]
     assert lines[-1].startswith(f'{TOOL}: error: {message}') and str(named) in lines[-1], lines[-1]

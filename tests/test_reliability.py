@@ -23,7 +23,7 @@ from typing import Dict
 import pytest
 import torch
 
-from helpers import PYTHON, REPO, output_of, run_tool, tool_env
+from helpers import PYTHON, REPO, output_of, run_tool, run_tool_in_process, tool_env
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU path')
 
@@ -206,14 +206,15 @@ def evil(tmp_path: Path, pretrained) -> Dict[str, Path]:
 
 def test_converter_refuses_a_pickled_callable_and_never_evaluates_the_stored_config(evil, tmp_path):
     out = tmp_path / 'out.pth'
-    result = run_tool(['tools/model_converters/convert_cmae.py', evil['callable'], out], cwd=tmp_path)
+    converter = 'tools/model_converters/convert_cmae.py'
+    result = run_tool_in_process([converter, evil['callable'], out], cwd=tmp_path)
     assert result.returncode == 1 and 'refused to load' in result.stderr, output_of(result)
     assert 'Traceback' not in result.stderr
     # the config's arch holds a call, not a literal: the head count is unknown, --arch is asked for
-    result = run_tool(['tools/model_converters/convert_cmae.py', evil['cfg'], out], cwd=tmp_path)
+    result = run_tool_in_process([converter, evil['cfg'], out], cwd=tmp_path)
     assert result.returncode == 1 and 'pass --arch' in result.stderr, output_of(result)
-    result = run_tool(['tools/model_converters/convert_cmae.py', evil['cfg'], out, '--arch',
-                       '{"num_heads": 2}'], cwd=tmp_path)
+    result = run_tool_in_process([converter, evil['cfg'], out, '--arch', '{"num_heads": 2}'],
+                                 cwd=tmp_path)
     assert result.returncode == 0, output_of(result)
     assert not evil['marker'].exists() and not (tmp_path / 'out.pth.tmp').exists()
 
@@ -232,11 +233,12 @@ def test_transfer_vit_refuses_a_pickled_callable(evil):
 
 def test_train_resume_and_test_load_refuse_a_pickled_callable(evil, tmp_path, tiny_data):
     config = write_pretrain_config(tmp_path / 'tiny_pretrain.py', tiny_data)
-    result = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w', '--resume',
-                       evil['callable']], cwd=tmp_path)
+    result = run_tool_in_process(['tools/train.py', config, '--work-dir', tmp_path / 'w',
+                                  '--resume', evil['callable']], cwd=tmp_path)
     assert result.returncode == 1 and 'refused to load' in result.stderr, output_of(result)[-3000:]
-    result = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w2', '--cfg-options',
-                       f"load_from={evil['callable']}"], cwd=tmp_path)
+    result = run_tool_in_process(['tools/train.py', config, '--work-dir', tmp_path / 'w2',
+                                  '--cfg-options', f"load_from={evil['callable']}"],
+                                 cwd=tmp_path)
     assert result.returncode == 1 and 'refused to load' in result.stderr, output_of(result)[-3000:]
     assert not evil['marker'].exists()
 
@@ -377,15 +379,16 @@ def test_bad_knobs_fail_before_training(tmp_path, tiny_data):
          "data_root '/nowhere/imagenet' does not exist"),
     ]
     for options, message in cases:
-        result = run_tool(['tools/train.py', config, '--work-dir', tmp_path / 'w', '--cfg-options',
-                           *options], cwd=tmp_path)
+        result = run_tool_in_process(['tools/train.py', config, '--work-dir', tmp_path / 'w',
+                                      '--cfg-options', *options], cwd=tmp_path)
         assert result.returncode == 1 and message in result.stderr, (options, output_of(result)[-3000:])
         assert 'Traceback' not in result.stderr
         assert not list((tmp_path / 'w').glob('*.pth'))
     # a config of one's own that still lists the bare package, which registers nothing
     bare = tmp_path / 'bare.py'
     bare.write_text("_base_ = './cfg.py'\ncustom_imports = dict(imports=['cmae_mm'])\n")
-    result = run_tool(['tools/train.py', bare, '--work-dir', tmp_path / 'w2'], cwd=tmp_path)
+    result = run_tool_in_process(['tools/train.py', bare, '--work-dir', tmp_path / 'w2'],
+                                 cwd=tmp_path)
     assert result.returncode == 1 and "custom_imports lists 'cmae_mm', which registers nothing; " \
         "list 'cmae_mm.components'" in result.stderr, output_of(result)[-3000:]
     assert 'Traceback' not in result.stderr and not (tmp_path / 'w2').exists()
@@ -409,8 +412,9 @@ def test_bad_model_knobs_fail_when_the_model_is_built(override, message):
 
 
 def test_missing_imagenet100_root_names_the_builder(tmp_path):
-    result = run_tool(['tools/train.py', REPO / 'configs/selfsup/in100/cmae_vit-small-p16_L0-10_r0.75-0.1_in100.py',
-                       '--work-dir', tmp_path / 'w'], cwd=tmp_path)
+    config = REPO / 'configs/selfsup/in100/cmae_vit-small-p16_L0-10_r0.75-0.1_in100.py'
+    result = run_tool_in_process(['tools/train.py', config, '--work-dir', tmp_path / 'w'],
+                                 cwd=tmp_path)
     assert result.returncode == 1, output_of(result)[-3000:]
     assert "data_root 'data/imagenet100/' does not exist" in result.stderr
     assert 'tools/dataset_converters/build_imagenet100.py' in result.stderr

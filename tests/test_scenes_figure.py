@@ -16,7 +16,7 @@ from cmae_mm.analysis.scenes_figure import (DEFAULT_CONFIG, DETECTION_CONFIG, DP
                                            figure_inches)
 from cmae_mm.datasets.fashion_mnist_scenes import (SCENE_CLASSES, SEG_CLASSES,
                                                    make_fashion_mnist_scenes)
-from helpers import REPO, output_of, run_tool, tool_env
+from helpers import REPO, output_of, run_tool, run_tool_in_process, tool_env
 from test_configs_scenes import SHORT_RUN
 from test_fashion_mnist_scenes import write_fake_fmnist
 
@@ -55,10 +55,14 @@ def det_ckpt(ws: Path) -> Path:
     return train_on_scenes(ws, DET_CONFIG, 'det')
 
 
-def figure(ws: Path, *args: str, config: str = CONFIG, data_root: str = 'scenes'):
-    """Run the tool in ``ws`` on its scenes (or ``ws / data_root``), one thread."""
-    return run_tool([TOOL, *args, '--config', config, '--data-root', ws / data_root], cwd=ws,
-                    env=tool_env(OMP_NUM_THREADS='1'))
+def figure(ws: Path, *args: str, config: str = CONFIG, data_root: str = 'scenes',
+           in_process: bool = False):
+    """Run the tool in ``ws`` on its scenes (or ``ws / data_root``), one thread; a refusal
+    (``in_process``) runs in this process, the figures as subprocesses."""
+    cmd = [TOOL, *args, '--config', config, '--data-root', ws / data_root]
+    if in_process:
+        return run_tool_in_process(cmd, cwd=ws)
+    return run_tool(cmd, cwd=ws, env=tool_env(OMP_NUM_THREADS='1'))
 
 
 def assert_one_error_line(result, named: str) -> None:
@@ -111,7 +115,7 @@ def test_figure_of_two_models(ws: Path):
 def test_bad_input_one_line_status_2_nothing_written(ws: Path, args, named):
     ckpt = ws / 'seg' / 'iter_2.pth'
     out = ws / 'bad' / 'predictions.png'
-    result = figure(ws, *[a.format(ckpt=ckpt) for a in args], '--out', out)
+    result = figure(ws, *[a.format(ckpt=ckpt) for a in args], '--out', out, in_process=True)
     assert_one_error_line(result, named.format(ckpt=ckpt))
     assert not (ws / 'bad').exists()
 
@@ -156,13 +160,13 @@ def test_detection_bad_input_one_line_status_2_nothing_written(ws: Path, case: s
         shutil.copytree(ws / 'scenes' / 'images' / 'test', ws / 'no_coco' / 'images' / 'test',
                         dirs_exist_ok=True)
         result = figure(ws, '--task', 'detection', f'MAE={ws / "seg" / "iter_2.pth"}', '--out',
-                        out, config=DET_CONFIG, data_root='no_coco')
+                        out, config=DET_CONFIG, data_root='no_coco', in_process=True)
         named = f'--data-root {ws / "no_coco"}: no test scenes (expected images/test/*.png and ' \
             'annotations/instances_test.json)'
     else:
         ckpt = ws / 'seg' / 'iter_2.pth'
         result = figure(ws, '--task', 'detection', f'MAE={ckpt}', '--num-scenes', '1',
-                        '--out', out, config=DET_CONFIG)
+                        '--out', out, config=DET_CONFIG, in_process=True)
         named = f'checkpoint MAE={ckpt}: a segmentation checkpoint (UperNet)'
     assert_one_error_line(result, named)
     assert 'allowed with --task detection: a trained detection checkpoint' in result.stderr \

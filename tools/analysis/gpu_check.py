@@ -7,6 +7,7 @@ Usually started through tools/gpu_check.sh, which builds or reuses the environme
     bash tools/gpu_check.sh --cpu-smoke              # any machine: tiny models, a few minutes
     bash tools/gpu_check.sh --cpu-smoke --compile-backend aot_eager   # no C++ compiled, ~1 min
     .venv/bin/python tools/analysis/gpu_check.py --out-dir work_dirs/gpu_check --iters 30
+    .venv/bin/python tools/analysis/gpu_check.py --only fcmae-2shot   # again, one model only
 
 Every pre-training model is timed eager, then compiled as tools/train.py --compile compiles it
 (forward compiled, optimizer step eager): compiled ms/iter, compiled / eager, compile seconds.
@@ -39,13 +40,22 @@ def main(argv=None) -> int:
                         'ones, as tools/train.py --compile runs it (default: %(default)s; '
                         'aot_eager compiles no C++)')
     parser.add_argument('--no-compile', action='store_true', help='eager steps only')
+    names = list(dict.fromkeys(name for name, _ in CHECKS))
+    parser.add_argument('--only', nargs='+', metavar='MODEL', default=None,
+                        help='check only these pre-training models, every arch of each (one of '
+                        f'{", ".join(names)}; default: all)')
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0 or (args.batch_size is not None and args.batch_size < 1):
         parser.error(f'--iters {args.iters} must be >= 1, --warmup {args.warmup} >= 0 and '
                      f'--batch-size {args.batch_size} >= 1')
+    unknown = [name for name in args.only or () if name not in names]
+    if unknown:
+        parser.error(f'--only {" ".join(unknown)}: not a model of the run; allowed: '
+                     f'{", ".join(names)}')
+    checks = [c for c in CHECKS if args.only is None or c[0] in args.only]
     try:
         report = run_acceptance(Path(args.out_dir), smoke=args.cpu_smoke, iters=args.iters,
-                                warmup=args.warmup, checks=CHECKS, dense=not args.no_dense,
+                                warmup=args.warmup, checks=checks, dense=not args.no_dense,
                                 dist=not args.no_dist, batch_size=args.batch_size,
                                 compile_backend=None if args.no_compile else args.compile_backend)
     except ValueError as e:
