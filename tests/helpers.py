@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -259,7 +259,7 @@ def run_tool(args: Sequence[str], cwd: Path, env: Optional[Dict[str, str]] = Non
 _TOOL_MODULES: Dict[str, object] = {}
 
 
-def _process_state():
+def _process_state() -> Callable[[], None]:
     """Snapshot what a tool run in this process may change; returns the function that puts it
     back: the working directory, the environment, mmengine's current instances (default scope,
     logger, message hub, visualizer: every ``ManagerMixin`` class), torch's deterministic mode,
