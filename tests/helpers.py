@@ -259,6 +259,21 @@ def run_tool(args: Sequence[str], cwd: Path, env: Optional[Dict[str, str]] = Non
 _TOOL_MODULES: Dict[str, object] = {}
 
 
+def load_tool_module(tool: str):
+    """A repository tool (``tools/...py``, relative to the repo) imported as a module, once per
+    process: for its ``main(argv)``, argument parser or functions."""
+    import importlib.util
+
+    path = REPO / tool
+    module = _TOOL_MODULES.get(str(path))
+    if module is None:
+        spec = importlib.util.spec_from_file_location(f'tool_{path.stem}', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _TOOL_MODULES[str(path)] = module
+    return module
+
+
 def _process_state() -> Callable[[], None]:
     """Snapshot what a tool run in this process may change; returns the function that puts it
     back: the working directory, the environment, mmengine's current instances (default scope,
@@ -315,16 +330,10 @@ def run_tool_in_process(args: Sequence[str], cwd: Path) -> subprocess.CompletedP
         included) as ``returncode``, and what it printed.
     """
     import contextlib
-    import importlib.util
     import io
 
     path = REPO / args[0]
-    module = _TOOL_MODULES.get(str(path))
-    if module is None:
-        spec = importlib.util.spec_from_file_location(f'tool_{path.stem}', path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _TOOL_MODULES[str(path)] = module
+    module = load_tool_module(args[0])
     out, err = io.StringIO(), io.StringIO()
     restore = _process_state()
     os.chdir(cwd)

@@ -10,7 +10,6 @@
 * launcher environment: a launcher run without its variables fails with a clear message.
 """
 import contextlib
-import importlib.util
 import os
 import pickle
 import re
@@ -34,7 +33,7 @@ from cmae_mm.engine import cpu_compat as compat
 from cmae_mm.engine.entrypoints import apply_train_args
 from cmae_mm.engine.runner import load_config, prepare_config, register_scope, run
 from helpers import (REPO, free_port, load_runner_checkpoint, output_of, photo_crops, run_logs, run_tool,
-                     run_tool_in_process, write_classifier_config)
+                     run_tool_in_process, load_tool_module, write_classifier_config)
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU shims are no-ops with CUDA')
 
@@ -182,10 +181,7 @@ def test_train_py_resume_auto_continues_the_work_dir(trained, tmp_path):
 
 def load_train_tool():
     """tools/train.py as a module (for its argument parser)."""
-    spec = importlib.util.spec_from_file_location('train_tool', REPO / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool_module('tools/train.py')
 
 
 @pytest.mark.parametrize('argv, resume, load_from', [

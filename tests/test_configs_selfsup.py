@@ -11,7 +11,6 @@
   of its Conditional MAE config on a shared recipe base (configs/_base_/recipes/) and differs from
   it in the shot schedule only; at most 3 levels of ``_base_``.
 """
-import importlib.util
 import re
 import warnings
 from pathlib import Path
@@ -28,7 +27,7 @@ from mmpretrain.structures import DataSample
 import cmae_mm.components  # noqa: F401
 from cmae_mm.engine.runner import default_work_dir
 from helpers import (REPO as ROOT, TINY_IMG, base_chain, config_bases, inheritance_depth, photos,
-                     shrink_pretrain_cfg, write_imagenet_annfile_layout)
+                     load_tool_module, shrink_pretrain_cfg, write_imagenet_annfile_layout)
 
 
 
@@ -58,10 +57,7 @@ RUNNER_CONFIGS = [
 def test_study_grid_is_complete_and_in_sync():
     names = [p.stem for p in (ROOT / 'configs' / 'selfsup' / 'in100').glob('*.py')]
     assert len(names) == 168 == len(set(names))
-    spec = importlib.util.spec_from_file_location(
-        'make_in100_configs', ROOT / 'tools' / 'study' / 'make_in100_configs.py')
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    generator = load_tool_module('tools/study/make_in100_configs.py')
     stale = [p.name for p, text in generator.expected_files().items()
              if not p.exists() or p.read_text() != text]
     assert not stale, f'run tools/study/make_in100_configs.py: {stale[:5]}'

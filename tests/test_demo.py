@@ -1,13 +1,12 @@
 """The README's main command, tools/demo.py: each data path end to end (short) with its own results,
 the demo's study files, its refusals, and run folders that never clash."""
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import PYTHON, REPO
+from helpers import PYTHON, REPO, load_tool_module
 
 DEMO = REPO / 'tools' / 'demo.py'
 # Two pre-training epochs on 512 images; fine-tuning 4 epochs on 20 labels per class.
@@ -16,10 +15,7 @@ SHORT = ['--epochs', '2', '--pretrain-images', '512', '--ft-epochs', '4',
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('demo_tool', DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool_module('tools/demo.py')
 
 
 def fashion_mnist_root(tmp_path: Path) -> Path:

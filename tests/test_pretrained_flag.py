@@ -8,7 +8,6 @@ keys) or converted from it by ``tools/model_converters/convert_cmae.py`` (backbo
 The run trains with lr 0, so the saved encoder is the initialised one: it must equal the
 checkpoint's tensors, and the log must report the strict load.
 """
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -25,8 +24,8 @@ from cmae_mm.engine.checkpoint import CheckpointMismatchError, read_state_dict
 from cmae_mm.engine.errors import ConfigError
 from cmae_mm.engine.pretrained import apply_pretrained, find_backbone
 from cmae_mm.models.converters import export_encoder
-from helpers import (REPO, output_of, run_logs, run_tool, shrink_pretrain_cfg, write_ade20k,
-                     write_coco)
+from helpers import (REPO, load_tool_module, output_of, run_logs, run_tool, shrink_pretrain_cfg,
+                     write_ade20k, write_coco)
 from test_configs_classification import shrink_cls_cfg
 from test_configs_dense import shrink_det_cfg, shrink_seg_cfg
 
@@ -183,9 +182,7 @@ def test_the_strict_load_names_keys_of_another_encoder(checkpoints):
 
 def test_missing_checkpoint_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv('LOCAL_RANK', '0')
-    tool = importlib.util.spec_from_file_location('train_tool', REPO / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(tool)
-    tool.loader.exec_module(module)
+    module = load_tool_module('tools/train.py')
     args = module.parse_args([str(REPO / 'configs/mmdet/cmae_vit-base-p16_mask-rcnn_fpn_1x_coco.py'),
                               '--pretrained', str(tmp_path / 'nope.pth')])
     with pytest.raises(SystemExit) as exit_info:
